@@ -1,1 +1,18 @@
-export {};
+// @bitvit/tensor: a float32 Tensor with define-by-run autograd, seeded randomness and swappable backends.
+export { Tensor, type DeviceStorage, type NestedArray, type TensorLike } from './tensor.js';
+export { noGrad, isGradEnabled, record, backward, type GraphNode } from './autograd.js';
+export * from './shape.js';
+export * from './creation.js';
+export { Generator, manualSeed, defaultGenerator, type GeneratorState } from './random.js';
+export * from './ops/elementwise.js';
+export * from './ops/reduce.js';
+export * from './ops/shape.js';
+export * from './ops/matmul.js';
+export * from './ops/nn.js';
+export * from './ops/quant.js';
+export { kernels, setBackend, getBackend, registerBackend } from './kernels/index.js';
+export type { Backend, UnaryOp, BinaryOp, ReduceOp, LayerNormResult } from './kernels/backend.js';
+export { cpuBackend } from './kernels/cpu/index.js';
+export { roundHalfEven, erf } from './kernels/cpu/math.js';
+export { gradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
+export { formatTensor } from './print.js';
