@@ -1,0 +1,73 @@
+// The GEMM call's arguments, their defaults, and the checks every path runs first.
+
+/** C = op(A) @ op(B) (+ C if accumulate), row-major float32.
+ *  op(A) is M x K: A is M x K row-major when !transA, K x M row-major when transA.
+ *  op(B) is K x N: B is K x N row-major when !transB, N x K row-major when transB.
+ *  batch > 1: matrices i at offsets aOff + i*strideA, bOff + i*strideB, cOff + i*strideC
+ *  (a stride of 0 broadcasts that operand). Batch items run in order, so with strideC = 0 the
+ *  items write (or, with accumulate, add) into the same C one after another. */
+export interface GemmArgs {
+  transA: boolean;
+  transB: boolean;
+  M: number;
+  N: number;
+  K: number;
+  A: Float32Array;
+  aOff?: number;
+  strideA?: number;
+  B: Float32Array;
+  bOff?: number;
+  strideB?: number;
+  C: Float32Array;
+  cOff?: number;
+  strideC?: number;
+  batch?: number;
+  accumulate?: boolean;
+}
+
+/** GemmArgs with every default filled in. */
+export type GemmCall = Required<GemmArgs>;
+
+function isCount(n: number): boolean {
+  return Number.isInteger(n) && n >= 0;
+}
+
+/** Fills the defaults and checks that every matrix of every batch item lies inside its array. */
+export function resolveGemmArgs(args: GemmArgs): GemmCall {
+  const { transA, transB, M, N, K, A, B, C } = args;
+  const batch = args.batch ?? 1;
+  const call: GemmCall = {
+    transA, transB, M, N, K, A, B, C, batch,
+    aOff: args.aOff ?? 0,
+    bOff: args.bOff ?? 0,
+    cOff: args.cOff ?? 0,
+    strideA: args.strideA ?? M * K,
+    strideB: args.strideB ?? K * N,
+    strideC: args.strideC ?? M * N,
+    accumulate: args.accumulate ?? false,
+  };
+  const where = `gemm(M=${M}, N=${N}, K=${K}, batch=${batch}, transA=${transA}, transB=${transB})`;
+  for (const [name, n] of [['M', M], ['N', N], ['K', K], ['batch', batch]] as const) {
+    if (!isCount(n)) throw new Error(`${where}: ${name} must be a non-negative integer, got ${n}`);
+  }
+  const operands = [
+    ['A', A, call.aOff, call.strideA, M * K],
+    ['B', B, call.bOff, call.strideB, K * N],
+    ['C', C, call.cOff, call.strideC, M * N],
+  ] as const;
+  for (const [name, array, offset, stride, size] of operands) {
+    if (!(array instanceof Float32Array)) throw new Error(`${where}: ${name} must be a Float32Array`);
+    if (!isCount(offset) || !isCount(stride)) {
+      throw new Error(`${where}: ${name} offset ${offset} and stride ${stride} must be non-negative integers`);
+    }
+    if (batch === 0 || size === 0) continue;
+    const end = offset + (batch - 1) * stride + size;
+    if (end > array.length) {
+      throw new Error(`${where}: ${name} needs elements up to ${end} (offset ${offset}, stride ${stride}, ${size} per matrix) but has ${array.length}`);
+    }
+  }
+  if (batch > 1 && call.strideC !== 0 && call.strideC < M * N) {
+    throw new Error(`${where}: strideC ${call.strideC} makes the ${M}x${N} outputs overlap (use 0 or at least ${M * N})`);
+  }
+  return call;
+}
