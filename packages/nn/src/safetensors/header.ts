@@ -122,8 +122,11 @@ export function readSafetensorsHeader(bytes: Uint8Array, source?: string): Safet
     previousBegin = begin;
   }
   if (covered !== dataLength) {
-    const after = previous === undefined ? 'the header lists no tensors' : `after the last tensor "${previous}"`;
-    fail(`data section has a hole: bytes [${covered}, ${dataLength}) ${after} belong to no tensor`);
+    fail(
+      previous === undefined
+        ? `data section has ${dataLength} bytes but the header lists no tensors`
+        : `data section has a hole: bytes [${covered}, ${dataLength}) after the last tensor "${previous}" belong to no tensor`,
+    );
   }
 
   const header: Record<string, SafeTensorInfo> = Object.create(null);
