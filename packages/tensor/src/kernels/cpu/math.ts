@@ -39,5 +39,6 @@ const ROUND_MAGIC = 6755399441055744;
  */
 export function roundHalfEven(x: number): number {
   if (!(Math.abs(x) < 2251799813685248)) return x; // already an integer (or NaN/inf)
-  return x + ROUND_MAGIC - ROUND_MAGIC;
+  const r = x + ROUND_MAGIC - ROUND_MAGIC;
+  return r === 0 ? x * 0 : r; // keep the sign of zero: torch.round(-0.5) is -0, the magic sum gives +0
 }
