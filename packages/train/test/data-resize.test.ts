@@ -57,7 +57,7 @@ describe('channel conversion', () => {
     expect(() => convertChannels(new Uint8Array(4), 2, new Uint8Array(4), 1, 2)).toThrow('convertChannels: cannot convert 2 channels to 1');
   });
 
-  it('converts an image: channels, then each plane resized', () => {
+  it('converts an image\'s channels and size', () => {
     const src = Uint8Array.from([10, 10, 10, 10, 20, 20, 20, 20]); // 1 x 2 x 4
     const dst = new Uint8Array(3 * 2);
     convertImage(src, { channels: 1, height: 2, width: 4 }, dst, { channels: 3, height: 2, width: 1 });

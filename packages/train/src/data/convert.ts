@@ -41,25 +41,32 @@ export function convertChannels(src: Uint8Array, srcChannels: number, dst: Uint8
 }
 
 /**
- * Writes image `src` (shape `from`) into `dst` with shape `to`: channels converted first (at the
- * source size, where it is cheaper when shrinking), then each plane resized bilinearly.
+ * Writes image `src` (shape `from`) into `dst` with shape `to`: each plane resized bilinearly and
+ * the channels converted, in the order that resizes fewer planes (RGB to gray converts first,
+ * gray to RGB resizes the one gray plane and then repeats it).
  */
 export function convertImage(src: Uint8Array, from: ImageShape, dst: Uint8Array, to: ImageShape): void {
   const inPlane = from.height * from.width;
   const outPlane = to.height * to.width;
-  const converted = from.channels === to.channels ? src : new Uint8Array(to.channels * inPlane);
-  if (converted !== src) convertChannels(src, from.channels, converted, to.channels, inPlane);
   if (from.height === to.height && from.width === to.width) {
-    dst.set(converted.subarray(0, to.channels * outPlane));
+    convertChannels(src, from.channels, dst, to.channels, outPlane);
     return;
   }
+  const resizeChannels = Math.min(from.channels, to.channels);
+  let planes = src;
+  if (from.channels > to.channels) {
+    planes = new Uint8Array(to.channels * inPlane);
+    convertChannels(src, from.channels, planes, to.channels, inPlane);
+  }
+  const resized = from.channels < to.channels ? new Uint8Array(resizeChannels * outPlane) : dst;
   const scratch = new Uint8Array(from.height * to.width);
-  for (let c = 0; c < to.channels; c++) {
+  for (let c = 0; c < resizeChannels; c++) {
     resizePlane(
-      converted.subarray(c * inPlane, (c + 1) * inPlane), from.height, from.width,
-      dst.subarray(c * outPlane, (c + 1) * outPlane), to.height, to.width, scratch,
+      planes.subarray(c * inPlane, (c + 1) * inPlane), from.height, from.width,
+      resized.subarray(c * outPlane, (c + 1) * outPlane), to.height, to.width, scratch,
     );
   }
+  if (resized !== dst) convertChannels(resized, from.channels, dst, to.channels, outPlane);
 }
 
 /** The dataset with every image converted to `shape` (the same object if it already has it). */
