@@ -7,15 +7,15 @@ import { kernels } from '../kernels/index.js';
 import { transpose } from './shape.js';
 
 /** Run a last-dim op on any dim by moving that dim last and back. */
-function alongDim(x: Tensor, dim: number, op: (t: Tensor) => Tensor): Tensor {
-  const d = normalizeDim('softmax', dim, Math.max(x.ndim, 1));
+function alongDim(name: string, x: Tensor, dim: number, op: (t: Tensor) => Tensor): Tensor {
+  const d = normalizeDim(name, dim, Math.max(x.ndim, 1));
   if (x.ndim === 0 || d === x.ndim - 1) return op(x);
   return transpose(op(transpose(x, d, -1)), d, -1);
 }
 
 // softmax: dx = y * (g - sum(g*y)).
 export function softmax(x: Tensor, dim = -1): Tensor {
-  return alongDim(x, dim, (t) => {
+  return alongDim('softmax', x, dim, (t) => {
     const y = kernels().softmax(t);
     return record('softmax', y, [t], (g) => [kernels().softmaxBackward(y, g)]);
   });
@@ -23,7 +23,7 @@ export function softmax(x: Tensor, dim = -1): Tensor {
 
 // logSoftmax: dx = g - softmax(x) * sum(g).
 export function logSoftmax(x: Tensor, dim = -1): Tensor {
-  return alongDim(x, dim, (t) => {
+  return alongDim('logSoftmax', x, dim, (t) => {
     const y = kernels().logSoftmax(t);
     return record('logSoftmax', y, [t], (g) => [kernels().logSoftmaxBackward(y, g)]);
   });
