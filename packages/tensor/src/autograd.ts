@@ -4,6 +4,7 @@ import type { Tensor } from './tensor.js';
 import { sameShape } from './shape.js';
 import { add } from './ops/elementwise.js';
 import { onesLike } from './creation.js';
+import { kernels } from './kernels/index.js';
 
 /** How a tensor was made: the op's name, its inputs, and the map from the output's gradient to theirs. */
 export interface GraphNode {
@@ -98,6 +99,11 @@ export function backward(root: Tensor, seed?: Tensor): void {
   }
   const order = topoOrder(root);
   const grads = new Map<Tensor, Tensor>([[root, seed]]);
+  // Gradients may share storage (add hands one g to both inputs, reshape's backward is a view),
+  // so a leaf whose gradient is already held by another leaf, or is the caller's seed, gets a
+  // copy: optimizers and clipping may then change a .grad in place without touching another.
+  const storageOf = (t: Tensor): unknown => t.deviceStorage ?? t.data;
+  const handedOut = new Set<unknown>([storageOf(seed)]);
   noGrad(() => {
     for (const t of order) {
       const g = grads.get(t);
@@ -105,7 +111,9 @@ export function backward(root: Tensor, seed?: Tensor): void {
       grads.delete(t); // intermediate gradients are not kept (no retain_grad)
       const node = t.node;
       if (node === null) {
-        t.grad = t.grad === null ? g : add(t.grad, g); // a leaf: accumulate, as PyTorch does
+        if (t.grad !== null) t.grad = add(t.grad, g); // a leaf: accumulate, as PyTorch does
+        else t.grad = handedOut.has(storageOf(g)) ? kernels().expand(g, g.shape) : g; // expand to its own shape: a copy
+        handedOut.add(storageOf(t.grad));
         continue;
       }
       const inputGrads = node.backward(g);
