@@ -1,0 +1,13 @@
+// gpu.js kernels over device-resident arrays: the compute half of the GPU backend.
+// Open a device, upload Float32Arrays, chain kernels (data stays on the device), read() at the end.
+export { GpuDevice, GpuArray, sizeOf } from './device.js';
+export type { GpuInfo, GpuMode, GpuModeRequest, KernelSpec } from './device.js';
+export { unary, binary, broadcastShapes, collapseBroadcast } from './elementwise.js';
+export type { UnaryOp, BinaryOp } from './elementwise.js';
+export { matmul } from './matmul.js';
+export type { MatmulOptions } from './matmul.js';
+export { sumLastDim, maxLastDim, meanLastDim, sumLeadingDims, softmax } from './reduce.js';
+export { layerNorm, layerNormBackward } from './layernorm.js';
+export type { LayerNormForward, LayerNormBackward } from './layernorm.js';
+export { gelu, geluBackward } from './gelu.js';
+export { absmeanScale, ternaryCodes, absmeanTernary, actScale, actQuantInt8 } from './quantize.js';
