@@ -1,1 +1,8 @@
-export {};
+// @bitvit/bitnet: BitNet b1.58 for any module tree - BitLinear with the straight-through estimator,
+// conversion by name, post-training quantization, error metrics, packed storage and ternary kernels.
+export * from './quantizers.js';
+export { BitLinear, type BitLinearOptions, type InputNorm } from './bitlinear.js';
+export { convertToBitNet, bitLinears, replaceLinears, type ConvertOptions, type ReplacedModule } from './convert.js';
+export { globToRegExp, selectByName } from './glob.js';
+export { TernaryTracker, ternaryStats, type LayerTernaryStats, type ModelTernaryStats } from './stats.js';
+export * from './packing.js';

@@ -1,6 +1,7 @@
 // Fake quantization primitives (no gradient: quantizers are piecewise constant). BitLinear wraps
 // them in the straight-through estimator, x + (q - x).detach(), so gradients pass as identity.
 import { Tensor } from '../tensor.js';
+import { record } from '../autograd.js';
 import { kernels } from '../kernels/index.js';
 import { shapeStr } from '../shape.js';
 
@@ -34,4 +35,14 @@ export function ternaryQuantize(x: Tensor, scale: Tensor): Tensor {
   else if (scale.size * cols === x.size) group = cols;
   else throw new Error(`ternaryQuantize: scale ${shapeStr(scale.shape)} is neither per tensor nor per row of ${shapeStr(x.shape)}`);
   return kernels().ternaryQuantize(x, scale, group);
+}
+
+/**
+ * The straight-through estimator as one op: the value of q, the gradient of the identity to x.
+ * Same result as x.add(q.sub(x).detach()) (BITNET.md writes it that way) in one pass instead of three.
+ */
+export function straightThrough(x: Tensor, q: Tensor): Tensor {
+  if (x.size !== q.size) throw new Error(`straightThrough: shapes ${shapeStr(x.shape)} and ${shapeStr(q.shape)} differ`);
+  const out = new Tensor(q.deviceStorage ?? q.data, x.shape);
+  return record('straightThrough', out, [x], (g) => [g]);
 }
