@@ -2,7 +2,7 @@
 // matrices to the GEMM kernel (kernels/gemm), which absorbs the transposes in its packing.
 import { Tensor } from '../../tensor.js';
 import { broadcastShapes, broadcastStrides, shapeStr, sizeOf, stridesOf } from '../../shape.js';
-import { gemm } from './gemm-shim.js';
+import { gemm } from '../gemm/index.js';
 
 export function matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
   const ra = a.shape.length;
