@@ -286,6 +286,23 @@ export async function runParity(device: GpuDevice, seed = 1234): Promise<ParityR
     return compare('act int8 ties', out!, [127, 0, 0, 2, -2, 2, -2, 4, -127, 126, 0, 0], 0, 0);
   });
 
+  // one cached kernel fed inputs from different producers (an upload's 1-D texture, a binary op's 3-D
+  // texture) and its own previous output: GL kernels must not trip over the changing texture layouts
+  await check('same kernel, mixed producers', async () => {
+    const shape = [5, 9];
+    const x = randnOf(random, shape);
+    const bias = randnOf(random, [9]);
+    const [dx, db] = [upload(x, shape), upload(bias, [9])];
+    let acc = binary('add', dx, db);
+    for (let i = 0; i < 3; i++) {
+      const next = binary('add', acc, db);
+      acc.dispose();
+      acc = next;
+    }
+    const [out] = await readAndDispose(acc, dx, db);
+    return compare('add x + 4 * bias through one kernel', out!, Array.from(x, (v, i) => v + 4 * bias[i % 9]!), 1e-5, 1e-5);
+  });
+
   // a chain that never leaves the device: y = softmax(layerNorm(gelu(x @ W^T + b)))
   let residentValue = '';
   await check('chain on device', async () => {

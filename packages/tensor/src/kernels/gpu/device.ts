@@ -139,8 +139,13 @@ export class GpuDevice {
       this.kernels.set(key, kernel);
     } else {
       this.evictIfFull();
+      // every output 3-D ([n] becomes [n, 1, 1]): gpu.js's GL textures have a class per output
+      // rank, and a compiled kernel refuses a texture of another class than its first one
+      // ("did not settle on a kernel ... after 4 attempts")
+      const output = [...spec.output];
+      while (output.length < 3) output.push(1);
       const settings: IGPUKernelSettings = {
-        output: spec.output,
+        output,
         constants: spec.constants ?? {},
         precision: 'single',
         // highp everywhere: the default tactic lowers float precision for small textures
@@ -149,6 +154,9 @@ export class GpuDevice {
         // each call gets a fresh texture/buffer, so a cached kernel can run twice in one chain
         immutable: true,
         loopMaxIterations: Math.max(spec.loopMaxIterations ?? 0, 1000),
+        // an input's dims depend on the kernel that produced it (an upload's [n, 1, 1], a matmul's
+        // [N, M, batch]); as uniforms rather than baked constants, one compiled kernel takes them all
+        dynamicArguments: true,
       };
       // functions are appended to the source so gpu.js translates them with the kernel
       if (spec.functions) settings.functions = spec.functions;
