@@ -226,12 +226,18 @@ export abstract class Module {
     };
   }
 
-  /** The tree as PyTorch prints it: `Name(\n  (child): Child(...)\n)`. */
+  /**
+   * The tree as PyTorch prints it: `Name(\n  (child): Child(...)\n)`. As torch's Module.__repr__,
+   * a single extra line with no children stays inside the parentheses, `Linear(in_features=...)`;
+   * otherwise the extra lines come first, each on its own indented line, then the children.
+   */
   toString(): string {
     const extra = this.extraRepr();
-    if (this.children.size === 0) return `${this.typeName}(${extra})`;
-    const lines = this.childLines().map((l) => `  ${l.replace(/\n/g, '\n  ')}`);
-    return `${this.typeName}(${extra ? `${extra}\n` : '\n'}${lines.join('\n')}\n)`;
+    const extraLines = extra ? extra.split('\n') : [];
+    const childLines = this.children.size > 0 ? this.childLines() : [];
+    if (childLines.length === 0 && extraLines.length <= 1) return `${this.typeName}(${extra})`;
+    const lines = [...extraLines, ...childLines].map((l) => `  ${l.replace(/\n/g, '\n  ')}`);
+    return `${this.typeName}(\n${lines.join('\n')}\n)`;
   }
 
   protected childLines(): string[] {

@@ -13,6 +13,11 @@ export class GELU extends Module {
   forward(x: Tensor): Tensor {
     return x.gelu();
   }
+
+  // torch.nn.GELU prints its approximation mode: GELU(approximate='none').
+  override extraRepr(): string {
+    return "approximate='none'";
+  }
 }
 
 export class ReLU extends Module {

@@ -66,6 +66,8 @@ export class Conv2d extends Module {
   }
 
   override extraRepr(): string {
-    return `${this.inChannels}, ${this.outChannels}, kernel_size=(${this.kernelSize}, ${this.kernelSize}), stride=(${this.kernelSize}, ${this.kernelSize})`;
+    const k = this.kernelSize;
+    // torch.nn.Conv2d mentions the bias only when there is none.
+    return `${this.inChannels}, ${this.outChannels}, kernel_size=(${k}, ${k}), stride=(${k}, ${k})${this.bias ? '' : ', bias=False'}`;
   }
 }
