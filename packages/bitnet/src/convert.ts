@@ -18,19 +18,20 @@ export interface ReplacedModule {
 }
 
 /**
- * Visit every (parent, child) edge once and swap matching children. A Linear shared by two
- * parents becomes one shared BitLinear, so weight tying survives the conversion.
+ * Visit every (parent, child) edge once and swap the children of class `kind` that `select`
+ * picks. A module shared by two parents becomes one shared replacement, so tying survives.
  */
-export function replaceLinears<T extends Module>(
+export function replaceModules<S extends Module, T extends Module>(
   model: Module,
-  select: (name: string, lin: Linear) => boolean,
-  make: (lin: Linear, name: string) => T,
+  kind: abstract new (...args: never[]) => S,
+  select: (name: string, module: S) => boolean,
+  make: (module: S, name: string) => T,
 ): Array<{ name: string; module: T }> {
-  const made = new Map<Linear, T>();
+  const made = new Map<S, T>();
   const replaced: Array<{ name: string; module: T }> = [];
   for (const [prefix, parent] of model.namedModules()) {
     for (const [childName, child] of parent.namedChildren()) {
-      if (!(child instanceof Linear)) continue;
+      if (!(child instanceof kind)) continue;
       const name = prefix ? `${prefix}.${childName}` : childName;
       let r = made.get(child);
       if (!r) {
@@ -43,6 +44,15 @@ export function replaceLinears<T extends Module>(
     }
   }
   return replaced;
+}
+
+/** replaceModules for nn Linear layers. */
+export function replaceLinears<T extends Module>(
+  model: Module,
+  select: (name: string, lin: Linear) => boolean,
+  make: (lin: Linear, name: string) => T,
+): Array<{ name: string; module: T }> {
+  return replaceModules(model, Linear, select, make);
 }
 
 /** Replace the model's Linears with BitLinears in place; returns what was replaced, by name. */

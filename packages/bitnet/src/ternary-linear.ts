@@ -1,0 +1,132 @@
+// TernaryLinear: the inference-only layer a packed BitNet model runs on. Weights stay packed
+// (2 bits each); each forward quantizes activations to int8 per token and runs the packed
+// ternary matmul, whose inner loop is table lookups and integer adds, rescaling once:
+//   y = (xInt8 @ Wt^T) * (gamma / s) + b        (BITNET.md section 1, inference)
+// The result equals BitLinear's fake-quant forward up to float rounding of that rescale.
+import { Tensor, linear, noGrad, shapeStr, zeros } from '@bitvit/tensor';
+import { LayerNorm, Module, Parameter, RMSNorm } from '@bitvit/nn';
+import { BitLinear, type InputNorm } from './bitlinear.js';
+import { absmeanScale, ternaryCodes } from './quantizers.js';
+import { packI2, unpackBase3, unpackI2, type TernaryScheme, packedRowBytes } from './packing.js';
+import { quantizeActivationsInt8 } from './kernels/quantize-activations.js';
+import { ternaryMatmulI2 } from './kernels/ternary-matmul.js';
+import { TernaryMatmulI2Wasm, wasmTernaryAvailable } from './kernels/ternary-wasm.js';
+
+export class TernaryLinear extends Module {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  /** i2-packed codes (the kernel's format, whatever the file's scheme was). */
+  readonly packed: Uint8Array;
+  /** gamma: one value, or one per output row. W = codes * gamma (the multiply convention). */
+  readonly weightScale: Float32Array;
+  readonly activationBits: number | null;
+  readonly inputNorm: InputNorm;
+  bias: Parameter | null;
+  norm: (Module & { forward(x: Tensor): Tensor }) | null;
+  private kernel: TernaryMatmulI2Wasm | null | undefined;
+  private dequantized: Tensor | null = null;
+
+  constructor(opts: {
+    inFeatures: number; outFeatures: number; packed: Uint8Array; weightScale: Float32Array;
+    bias: Float32Array | null; activationBits: number | null; inputNorm?: InputNorm;
+  }) {
+    super();
+    this.inFeatures = opts.inFeatures;
+    this.outFeatures = opts.outFeatures;
+    const expect = opts.outFeatures * packedRowBytes('i2', opts.inFeatures);
+    if (opts.packed.length !== expect) {
+      throw new Error(`TernaryLinear: packed weights have ${opts.packed.length} bytes, expected ${expect} for ${opts.outFeatures}x${opts.inFeatures}`);
+    }
+    if (opts.weightScale.length !== 1 && opts.weightScale.length !== opts.outFeatures) {
+      throw new Error(`TernaryLinear: ${opts.weightScale.length} weight scales for ${opts.outFeatures} outputs`);
+    }
+    if (opts.activationBits !== null && opts.activationBits !== 8) {
+      throw new Error(`TernaryLinear: the packed kernel takes 8-bit activations, not ${opts.activationBits}`);
+    }
+    this.packed = opts.packed;
+    this.weightScale = opts.weightScale;
+    this.activationBits = opts.activationBits;
+    this.inputNorm = opts.inputNorm ?? 'none';
+    const bias = opts.bias ? new Parameter(Float32Array.from(opts.bias), [opts.outFeatures]) : null;
+    if (bias) bias.requiresGrad = false;
+    this.bias = this.addParameter('bias', bias);
+    const norm = this.inputNorm === 'rmsnorm' ? new RMSNorm(this.inFeatures) : this.inputNorm === 'layernorm' ? new LayerNorm(this.inFeatures) : null;
+    this.norm = norm ? this.addModule('norm', norm) : null;
+    for (const p of this.norm?.parameters() ?? []) p.requiresGrad = false;
+  }
+
+  /** Quantize a BitLinear's latent weights once and pack them. */
+  static fromBitLinear(b: BitLinear): TernaryLinear {
+    const scale = absmeanScale(b.weight, b.weightScale);
+    const codes = ternaryCodes(b.weight, scale);
+    const t = new TernaryLinear({
+      inFeatures: b.inFeatures, outFeatures: b.outFeatures, packed: packI2(codes, b.outFeatures, b.inFeatures),
+      weightScale: Float32Array.from(scale.data), bias: b.bias ? b.bias.data : null,
+      activationBits: b.activationBits, inputNorm: b.inputNorm,
+    });
+    if (b.norm && t.norm) t.norm.loadStateDict(b.norm.stateDict());
+    return t;
+  }
+
+  /** A layer from stored codes in either packing scheme. */
+  static fromPacked(scheme: TernaryScheme, packed: Uint8Array, opts: Omit<ConstructorParameters<typeof TernaryLinear>[0], 'packed'>): TernaryLinear {
+    const i2 = scheme === 'i2' ? packed : packI2(unpackBase3(packed, opts.outFeatures, opts.inFeatures), opts.outFeatures, opts.inFeatures);
+    return new TernaryLinear({ ...opts, packed: i2 });
+  }
+
+  /** The ternary codes [out, in]. */
+  codes(): Int8Array {
+    return unpackI2(this.packed, this.outFeatures, this.inFeatures);
+  }
+
+  forward(x: Tensor): Tensor {
+    return noGrad(() => {
+      if (x.shape[x.ndim - 1] !== this.inFeatures) {
+        throw new Error(`TernaryLinear: input ${shapeStr(x.shape)} does not end in ${this.inFeatures}`);
+      }
+      const xn = this.norm ? this.norm.forward(x) : x;
+      if (this.activationBits === null) return linear(xn, this.dequantizedWeight(), this.bias);
+      const tokens = xn.size / this.inFeatures;
+      const codes = new Int8Array(xn.size);
+      const actScale = new Float32Array(tokens);
+      quantizeActivationsInt8(xn.data, tokens, this.inFeatures, codes, actScale);
+      const out = new Float32Array(tokens * this.outFeatures);
+      const bias = this.bias ? this.bias.data : null;
+      const kernel = this.wasmKernel();
+      if (kernel) kernel.matmul(codes, tokens, this.weightScale, actScale, bias, out);
+      else ternaryMatmulI2(codes, tokens, this.inFeatures, this.packed, this.outFeatures, this.weightScale, actScale, bias, out);
+      return new Tensor(out, [...x.shape.slice(0, -1), this.outFeatures]);
+    });
+  }
+
+  /** The SIMD kernel, built on first use; null where WebAssembly SIMD is missing. */
+  private wasmKernel(): TernaryMatmulI2Wasm | null {
+    if (this.kernel === undefined) {
+      this.kernel = wasmTernaryAvailable() ? new TernaryMatmulI2Wasm(this.packed, this.outFeatures, this.inFeatures) : null;
+    }
+    return this.kernel;
+  }
+
+  /** codes * gamma as float, for the weights-only mode (float activations cannot use the int8 kernel). */
+  private dequantizedWeight(): Tensor {
+    if (!this.dequantized) {
+      const codes = this.codes();
+      const w = zeros([this.outFeatures, this.inFeatures]);
+      const d = w.data;
+      for (let o = 0; o < this.outFeatures; o++) {
+        const g = this.weightScale.length === 1 ? this.weightScale[0]! : this.weightScale[o]!;
+        for (let i = 0; i < this.inFeatures; i++) d[o * this.inFeatures + i] = codes[o * this.inFeatures + i]! * g;
+      }
+      this.dequantized = w;
+    }
+    return this.dequantized;
+  }
+
+  override extraRepr(): string {
+    return `${this.inFeatures} -> ${this.outFeatures}${this.bias ? ', bias' : ''}, packed i2`;
+  }
+
+  override toString(): string {
+    return this.norm ? super.toString() : `TernaryLinear(${this.extraRepr()})`;
+  }
+}
