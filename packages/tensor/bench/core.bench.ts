@@ -35,6 +35,10 @@ const mlp = {
 const mlpX = randn([128, 784], { generator: gen });
 const mlpTarget = randint(0, 10, [128, 1], { generator: gen });
 
+// Matmul FLOPs per step (2 per multiply-add): forward and weight gradient of layer 1 (its input
+// needs no gradient), forward and both gradients of layer 2.
+const MLP_FLOPS = 2 * 128 * 784 * 256 * 2 + 2 * 128 * 256 * 10 * 3;
+
 function mlpStep(): number {
   const h = linear(mlpX, mlp.w1, mlp.b1).relu();
   const logits = linear(h, mlp.w2, mlp.b2);
@@ -53,6 +57,9 @@ const attn = {
   wo: param([D, D], 0.07), bo: zeros([D], { requiresGrad: true }),
 };
 const attnX = randn([B, T, D], { generator: gen, requiresGrad: true });
+
+// Four linears and the two attention matmuls, each forward plus two gradients (x needs one too).
+const ATTN_FLOPS = 4 * 3 * 2 * B * T * D * D + 2 * 3 * 2 * B * H * T * T * HD;
 
 function heads(t: Tensor): Tensor {
   return t.reshape(B, T, H, HD).permute(0, 2, 1, 3); // [B, H, T, HD]
@@ -77,27 +84,31 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function time(name: string, step: () => number, warmup: number, rounds: number): { name: string; median: number; min: number; max: number } {
+/** ms per step: each round runs `perRound` steps (a short step alone is mostly timer and scheduler noise). */
+function time(name: string, step: () => number, warmup: number, rounds: number, perRound: number, flops: number) {
   for (let i = 0; i < warmup; i++) step();
   const ms: number[] = [];
   for (let i = 0; i < rounds; i++) {
     const t0 = performance.now();
-    step();
-    ms.push(performance.now() - t0);
+    for (let j = 0; j < perRound; j++) step();
+    ms.push((performance.now() - t0) / perRound);
   }
-  return { name, median: median(ms), min: Math.min(...ms), max: Math.max(...ms) };
+  return { name, median: median(ms), min: Math.min(...ms), max: Math.max(...ms), gflops: flops / median(ms) / 1e6 };
 }
 
 const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MB`;
 const signedMb = (bytes: number): string => `${bytes >= 0 ? '+' : ''}${mb(bytes)}`;
 
-console.log(`backend: ${getBackend().describe()}; node ${process.version}; ${ROUNDS} timed rounds each, median in one process`);
+console.log(`backend: ${getBackend().describe()}; node ${process.version}`);
+console.log(`${ROUNDS} timed rounds per step (MLP: 20 steps per round), ms per step, median of the rounds, one process`);
 const rows = [
-  time('MLP 128x784->256->10, forward+backward', mlpStep, 3, ROUNDS),
-  time('attention B64 T65 D192 H3, forward+backward', attentionStep, 1, ROUNDS),
+  time('MLP 128x784->256->10, forward+backward', mlpStep, 5, ROUNDS, 20, MLP_FLOPS),
+  time('attention B64 T65 D192 H3, forward+backward', attentionStep, 1, ROUNDS, 1, ATTN_FLOPS),
 ];
-console.log('\n| step | median ms | min ms | max ms |\n|---|---:|---:|---:|');
-for (const r of rows) console.log(`| ${r.name} | ${r.median.toFixed(1)} | ${r.min.toFixed(1)} | ${r.max.toFixed(1)} |`);
+console.log('\n| step | median ms | min ms | max ms | matmul GFLOP/s at the median |\n|---|---:|---:|---:|---:|');
+for (const r of rows) {
+  console.log(`| ${r.name} | ${r.median.toFixed(1)} | ${r.min.toFixed(1)} | ${r.max.toFixed(1)} | ${r.gflops.toFixed(1)} |`);
+}
 
 // ---- heap over ITERS MLP steps: typed-array storage is counted under arrayBuffers, not heapUsed.
 const sample = (): NodeJS.MemoryUsage => {
