@@ -32,7 +32,7 @@ export interface GpuInfo {
   requested: GpuModeRequest;
   /** the GL renderer or WebGPU adapter as the platform names it, e.g. "ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device ...))" */
   renderer: string;
-  /** true for software rasterizers (SwiftShader, llvmpipe) and for the WebAssembly backend */
+  /** true when the renderer names a software rasterizer (SwiftShader, llvmpipe), and on WebAssembly; headless GL only says "ANGLE", whatever runs below it */
   isSoftware: boolean;
   /** WebGPU kernels return Promises; GL and WebAssembly kernels run synchronously */
   isAsync: boolean;
