@@ -177,6 +177,39 @@ describe("Hugging Face's init (ViTPreTrainedModel._init_weights)", () => {
   });
 });
 
+describe('dropout (hidden_dropout_prob, attention_probs_dropout_prob)', () => {
+  it('is active in train(), off in eval(), where the model equals its dropout-free twin', () => {
+    const base = presetConfig('vit-mnist', { numHiddenLayers: 2 });
+    const plain = createModel(base, { generator: new Generator(1) });
+    const dropped = createModel(base.clone({ hiddenDropoutProb: 0.3, attentionProbsDropoutProb: 0.3 }), { generator: new Generator(9) });
+    dropped.loadStateDict(plain.stateDict());
+    const x = randn([2, 1, 28, 28], { generator: new Generator(2) });
+    const reference = Array.from(plain.forward(x).data);
+
+    dropped.train();
+    const a = Array.from(dropped.forward(x).data);
+    const b = Array.from(dropped.forward(x).data);
+    expect(a).not.toEqual(b);
+    expect(a).not.toEqual(reference);
+    dropped.eval();
+    expect(Array.from(dropped.forward(x).data)).toEqual(reference);
+    // The text says where the probabilities went.
+    expect(dropped.toString()).toContain('(dropout): Dropout(p=0.3, inplace=False)');
+  });
+
+  it.each([
+    ['hidden', { hiddenDropoutProb: 0.3 }],
+    ['attention', { attentionProbsDropoutProb: 0.3 }],
+  ] as const)('%s dropout alone changes training outputs', (_which, overrides) => {
+    const model = createModel(presetConfig('deit-mnist', { numHiddenLayers: 1, ...overrides }), { generator: new Generator(1) });
+    const x = randn([2, 1, 28, 28], { generator: new Generator(2) });
+    const first = Array.from(model.forward(x).data);
+    expect(Array.from(model.forward(x).data)).not.toEqual(first);
+    model.eval();
+    expect(Array.from(model.forward(x).data)).toEqual(Array.from(model.forward(x).data));
+  });
+});
+
 describe('errors', () => {
   const config = presetConfig('vit-mnist', { numHiddenLayers: 1 });
   const model = createModel(config);
