@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { packBase3, packI2 } from '../src/packing.js';
 import { quantizeActivationsInt8, roundHalfEven } from '../src/kernels/quantize-activations.js';
 import { ternaryMatmulBase3, ternaryMatmulI2 } from '../src/kernels/ternary-matmul.js';
+import { engineHasRelaxedSwizzle, TernaryMatmulI2Wasm, toRowBlocks, wasmTernaryAvailable } from '../src/kernels/ternary-wasm.js';
+import { sleb, uleb } from '../src/kernels/wasm-builder.js';
 
 // mulberry32: a small seeded generator, so a failing case repeats.
 function rng(seed: number): () => number {
@@ -207,6 +209,125 @@ describe('ternaryMatmulBase3 (TypeScript)', () => {
       ternaryMatmulBase3(c.x, tokens, inF, packBase3(c.codes, outF, inF), outF, c.weightScale, c.actScale, c.bias, b);
       expect(b).toEqual(a);
       expectClose(b, reference(c), c);
+    }
+  });
+});
+
+describe('wasm-builder', () => {
+  it('encodes LEB128 like the spec examples', () => {
+    expect(uleb(0)).toEqual([0]);
+    expect(uleb(127)).toEqual([0x7f]);
+    expect(uleb(128)).toEqual([0x80, 0x01]);
+    expect(uleb(624485)).toEqual([0xe5, 0x8e, 0x26]);
+    expect(sleb(-1)).toEqual([0x7f]);
+    expect(sleb(63)).toEqual([0x3f]);
+    expect(sleb(64)).toEqual([0xc0, 0x00]);
+    expect(sleb(-123456)).toEqual([0xc0, 0xbb, 0x78]);
+  });
+});
+
+describe('toRowBlocks', () => {
+  it('interleaves byte columns of 16 rows and pads with zero weights (0x55)', () => {
+    // 17 rows x 5 inputs: 2 bytes per row -> 2 columns (already a multiple of 2), 2 blocks
+    const packed = Uint8Array.from({ length: 17 * 2 }, (_, i) => i);
+    const { blocks, columns } = toRowBlocks(packed, 17, 5);
+    expect(columns).toBe(2);
+    expect(blocks.length).toBe(2 * 16 * 2);
+    // block 0, column 0: byte 0 of rows 0..15; column 1: byte 1 of rows 0..15
+    expect(Array.from(blocks.subarray(0, 16))).toEqual(Array.from({ length: 16 }, (_, r) => 2 * r));
+    expect(Array.from(blocks.subarray(16, 32))).toEqual(Array.from({ length: 16 }, (_, r) => 2 * r + 1));
+    // block 1 holds row 16, then 15 padding rows
+    expect(blocks[32]).toBe(32);
+    expect(blocks[48]).toBe(33);
+    expect(Array.from(blocks.subarray(33, 48))).toEqual(new Array(15).fill(0x55));
+    // 1 input: 1 byte per row, padded to 2 columns
+    const one = toRowBlocks(Uint8Array.of(0x56), 1, 1);
+    expect(one.columns).toBe(2);
+    expect(one.blocks[0]).toBe(0x56);
+    expect(one.blocks[16]).toBe(0x55);
+  });
+});
+
+describe('TernaryMatmulI2Wasm', () => {
+  it('runs here (Node 20 has WebAssembly SIMD)', () => {
+    expect(wasmTernaryAvailable()).toBe(true);
+  });
+
+  // The integer sums, exactly: with gamma = s = 1 and no bias the output is the int32 sum itself.
+  const exactShapes: Array<[number, number, number]> = [
+    ...SHAPES,
+    [1, 8, 16], [2, 9, 15], [3, 249, 31], // 249 inputs: 63 columns, one past the int16 widening span
+    [65, 40, 20], // 65 tokens: two chunks
+    [130, 24, 7],
+    [2, 4000, 200], // 16 KB of weights per block: two passes over the weights
+  ];
+  const variants = engineHasRelaxedSwizzle() ? [false, true] : [false];
+
+  for (const relaxedSwizzle of variants) {
+    it(`gives the exact integer sums of the TypeScript kernel (relaxedSwizzle: ${relaxedSwizzle})`, () => {
+      let seed = 2000;
+      for (const [tokens, inF, outF] of exactShapes) {
+        const c = makeCase(tokens, inF, outF, false, false, seed++);
+        const packed = packI2(c.codes, outF, inF);
+        const one = Float32Array.of(1);
+        const ones = new Float32Array(tokens).fill(1);
+        const want = new Float32Array(tokens * outF);
+        const got = new Float32Array(tokens * outF).fill(NaN);
+        ternaryMatmulI2(c.x, tokens, inF, packed, outF, one, ones, null, want);
+        new TernaryMatmulI2Wasm(packed, outF, inF, { relaxedSwizzle }).matmul(c.x, tokens, one, ones, null, got);
+        expect(got, `${tokens}x${inF} -> ${outF}`).toEqual(want);
+      }
+    });
+  }
+
+  it('equals the reference with per-tensor and per-channel scales and bias', () => {
+    let seed = 3000;
+    for (const [tokens, inF, outF] of SHAPES) {
+      for (const perChannel of [false, true]) {
+        const c = makeCase(tokens, inF, outF, perChannel, !perChannel, seed++);
+        const kernel = new TernaryMatmulI2Wasm(packI2(c.codes, outF, inF), outF, inF);
+        const out = new Float32Array(tokens * outF);
+        kernel.matmul(c.x, tokens, c.weightScale, c.actScale, c.bias, out);
+        expectClose(out, reference(c), c);
+        // a second call on the same kernel reuses its memory and gives the same result
+        const again = new Float32Array(tokens * outF);
+        kernel.matmul(c.x, tokens, c.weightScale, c.actScale, c.bias, again);
+        expect(again).toEqual(out);
+      }
+    }
+  });
+
+  it('accumulates exactly at the int8 extremes over many columns', () => {
+    const inF = 1001;
+    const x = new Int8Array(2 * inF).fill(-128);
+    x.fill(127, inF); // token 1: all +127
+    const codes = new Int8Array(2 * inF).fill(-1);
+    codes.fill(1, inF);
+    const out = new Float32Array(4);
+    new TernaryMatmulI2Wasm(packI2(codes, 2, inF), 2, inF).matmul(x, 2, Float32Array.of(1), Float32Array.of(1, 1), null, out);
+    expect(Array.from(out)).toEqual([128 * inF, -128 * inF, -127 * inF, 127 * inF]);
+  });
+
+  it('treats corrupt code 3 as a zero weight instead of reading garbage', () => {
+    // one row, 4 inputs: byte 0xFF = four codes 3
+    const out = new Float32Array(1);
+    new TernaryMatmulI2Wasm(Uint8Array.of(0xff), 1, 4).matmul(Int8Array.of(5, 6, 7, 8), 1, Float32Array.of(1), Float32Array.of(1), null, out);
+    expect(out[0]).toBe(0);
+  });
+
+  it('checks its arguments and names the wrong one', () => {
+    expect(() => new TernaryMatmulI2Wasm(new Uint8Array(5), 2, 8)).toThrow(
+      'TernaryMatmulI2Wasm: packed has length 5, expected 4 (outFeatures 2 rows of 2 bytes)',
+    );
+    const kernel = new TernaryMatmulI2Wasm(new Uint8Array(4).fill(0x55), 2, 8);
+    expect(() => kernel.matmul(new Int8Array(7), 1, Float32Array.of(1), Float32Array.of(1), null, new Float32Array(2))).toThrow(
+      'TernaryMatmulI2Wasm.matmul: x has length 7, expected 8 (tokens 1 x inFeatures 8)',
+    );
+    expect(() => kernel.matmul(new Int8Array(8), 1, Float32Array.of(1), Float32Array.of(1, 2), null, new Float32Array(2))).toThrow(
+      'TernaryMatmulI2Wasm.matmul: actScale has length 2, expected 1 (one scale per token)',
+    );
+    if (!engineHasRelaxedSwizzle()) {
+      expect(() => new TernaryMatmulI2Wasm(new Uint8Array(4), 2, 8, { relaxedSwizzle: true })).toThrow('this engine has no relaxed SIMD');
     }
   });
 });

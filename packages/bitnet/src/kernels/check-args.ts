@@ -4,7 +4,7 @@ export interface TernaryMatmulArgs {
   x: Int8Array;
   tokens: number;
   inFeatures: number;
-  packed: Uint8Array;
+  packedLength: number;
   outFeatures: number;
   weightScale: Float32Array;
   actScale: Float32Array;
@@ -21,7 +21,7 @@ export function checkTernaryMatmulArgs(fn: string, a: TernaryMatmulArgs, packedR
     if (got !== want) throw new Error(`${fn}: ${what} has length ${got}, expected ${want} (${why})`);
   };
   expect('x', a.x.length, tokens * inFeatures, `tokens ${tokens} x inFeatures ${inFeatures}`);
-  expect('packed', a.packed.length, outFeatures * packedRowBytes, `outFeatures ${outFeatures} rows of ${packedRowBytes} bytes`);
+  expect('packed', a.packedLength, outFeatures * packedRowBytes, `outFeatures ${outFeatures} rows of ${packedRowBytes} bytes`);
   expect('actScale', a.actScale.length, tokens, 'one scale per token');
   expect('out', a.out.length, tokens * outFeatures, `tokens ${tokens} x outFeatures ${outFeatures}`);
   if (a.bias !== null) expect('bias', a.bias.length, outFeatures, 'one per output feature');

@@ -54,7 +54,7 @@ export function ternaryMatmulI2(
   out: Float32Array,
 ): void {
   const rowBytes = packedRowBytes('i2', inFeatures);
-  checkTernaryMatmulArgs('ternaryMatmulI2', { x, tokens, inFeatures, packed, outFeatures, weightScale, actScale, bias, out }, rowBytes);
+  checkTernaryMatmulArgs('ternaryMatmulI2', { x, tokens, inFeatures, packedLength: packed.length, outFeatures, weightScale, actScale, bias, out }, rowBytes);
   const table = new Int32Array(32 * rowBytes); // two pair tables per packed byte
   const acc = new Int32Array(outFeatures);
   for (let t = 0; t < tokens; t++) {
@@ -103,7 +103,7 @@ export function ternaryMatmulBase3(
   out: Float32Array,
 ): void {
   const rowBytes = packedRowBytes('t3', inFeatures);
-  checkTernaryMatmulArgs('ternaryMatmulBase3', { x, tokens, inFeatures, packed, outFeatures, weightScale, actScale, bias, out }, rowBytes);
+  checkTernaryMatmulArgs('ternaryMatmulBase3', { x, tokens, inFeatures, packedLength: packed.length, outFeatures, weightScale, actScale, bias, out }, rowBytes);
   const table = new Int32Array(256 * rowBytes); // 243 used, 256 so a group starts at k << 8
   const acc = new Int32Array(outFeatures);
   for (let t = 0; t < tokens; t++) {

@@ -1,0 +1,376 @@
+// The fast packed ternary matmul: WebAssembly SIMD emitted from TypeScript (wasm-builder.ts), with
+// the T-MAC table lookup done by `i8x16.swizzle`, 16 output rows at a time. Same result as
+// ternaryMatmulI2 in ternary-matmul.ts: the integer sums exactly, the final rescale in float32.
+//
+// The idea (T-MAC, arXiv 2407.00088; bitnet.cpp's TL kernels work the same way):
+// - A packed i2 byte holds 4 weights; its low nibble c0 + 4*c1 codes the pair (w0, w1), its high
+//   nibble the pair (w2, w3). For one token and one pair of inputs (x0, x1) there are only 9 pair
+//   sums (c0-1)*x0 + (c1-1)*x1; put them in a 16-entry table and a nibble is a table index.
+// - `i8x16.swizzle(table, indices)` looks up 16 indices at once. Lay the weights out so that 16
+//   consecutive bytes are the same byte column of 16 output rows: one swizzle then gives the pair
+//   sums of 16 rows, i.e. 32 ternary multiply-adds with no multiply, from one 16-byte load.
+// - A pair sum needs 9 bits (|sum| <= 256) but swizzle returns bytes. So split each input
+//   x = 16*h + l (h in [-8, 8], l in [-8, 7]) and keep two byte tables per pair, one of l sums and
+//   one of h sums (each in [-16, 16]): pair sum = a + 16*b, exactly. The small parts add up in
+//   int8 lanes over 2 byte columns (|a|, |b| <= 64), are then combined as a + 16*b in int16 lanes
+//   (|sum| <= 512 a column, so safe for 62 columns) and in int32 after that. (The other split, low
+//   byte + 256 * high byte, puts 0..255 in the low byte: it must be widened after every lookup.)
+// - Per byte column and 16 rows: 1 weight load, 3 ops for the two nibbles, 4 table loads, 4
+//   swizzles, 4 int8 adds for 64 multiply-adds. A token's tables (64 bytes per 4 inputs) stay in
+//   L1; the weights (2 bits each) stream from L2, 16x fewer bytes than float32 weights.
+// - Measured on this machine (bench/ternary.bench.ts): ~30 GMAC/s on one core with plain SIMD,
+//   ~40 with relaxed SIMD's swizzle (plain swizzle costs V8 an extra saturating add per lookup to
+//   zero out-of-range indices, which ours never are). Variants tried and dropped: 3 columns per
+//   int8 step, and a and b kept apart in int16 (both ~5% slower: more registers live, V8 spills).
+//
+// Layout in the module's memory (one memory per prepared weight matrix, see TernaryMatmulI2Wasm):
+//   weights  row blocks of 16 rows: for each block, for each byte column k, 16 bytes = byte k of
+//            rows 16b..16b+15. Rows pad to a multiple of 16, columns to a multiple of 2, with 0x55
+//            (zero weights); padded inputs are 0 too, so padding adds nothing.
+//   tables   per byte column k, 64 bytes: the l-table and the h-table of the low nibble's pair,
+//            then the same for the high nibble's pair.
+//   split    the current token's l row and h row.
+//   x        a chunk of tokens, int8, rows padded to 4 * columns bytes with zeros.
+//   out      float32 rows of the padded output width.
+
+import { ModuleBuilder, type FunctionBody } from './wasm-builder.js';
+import { checkTernaryMatmulArgs } from './check-args.js';
+import { packedRowBytes } from '../packing.js';
+
+/** Output rows per SIMD block (one i8x16 lane per row). */
+export const ROWS_PER_BLOCK = 16;
+/** Byte columns summed in int8 lanes before widening to int16: 2 * 2 pairs * 16 = 64 < 127. */
+const COLUMNS_PER_STEP = 2;
+/** Byte columns summed in int16 lanes before widening to int32: 62 * 512 = 31744 < 32767. */
+const COLUMNS_PER_WIDEN = 62;
+/** Tokens per call into WebAssembly: bounds the memory used for x and out. */
+const TOKENS_PER_CHUNK = 64;
+/** Weight bytes per pass over the tokens, so one pass's weights stay in L2 while every token of
+ *  the chunk reads them (tables are rebuilt once per pass). */
+const WEIGHT_BYTES_PER_PASS = 192 * 1024;
+
+// Lane masks for the 16 entries n = c0 + 4*c1 of a pair table, pair sum = (c0-1)*x0 + (c1-1)*x1:
+// PLUS_0 where c0 = 2 (w0 = +1), MINUS_0 where c0 = 0 (w0 = -1), the same for c1. Entries with a
+// code 3 (never written by packI2) match no mask and hold 0, so corrupt data adds 0, not garbage.
+const laneMask = (test: (c0: number, c1: number) => boolean): number[] =>
+  Array.from({ length: 16 }, (_, n) => ((n & 3) < 3 && n >> 2 < 3 && test(n & 3, n >> 2) ? 0xff : 0));
+const PLUS_0 = laneMask((c0) => c0 === 2);
+const MINUS_0 = laneMask((c0) => c0 === 0);
+const PLUS_1 = laneMask((_, c1) => c1 === 2);
+const MINUS_1 = laneMask((_, c1) => c1 === 0);
+
+export interface TernaryModuleOptions {
+  /** Use i8x16.relaxed_swizzle (relaxed SIMD): same result for our indices (all < 16), one
+   *  instruction less per lookup on x86, where plain swizzle must zero lanes for indices >= 16. */
+  relaxedSwizzle: boolean;
+}
+
+/**
+ * Emits `matmul(tokens, cols, blockFirst, blockCount, xPtr, tablePtr, wPtr, outPtr, outStride,
+ * scalePtr, biasPtr, actPtr, yPtr, splitPtr)`: for each token, split its inputs and build its
+ * tables, then for the blocks [blockFirst, blockFirst + blockCount) write
+ * out[t, o] = acc * (scale[o] / act[t]) + bias[o].
+ */
+export function buildTernaryModule(options: TernaryModuleOptions): Uint8Array<ArrayBuffer> {
+  const m = new ModuleBuilder();
+  const P = new Array<'i32'>(14).fill('i32');
+  const f = m.addFunction('matmul', P);
+  const [tokens, cols, blockFirst, blockCount, xPtr, tablePtr, wPtr, outPtr, outStride, scalePtr, biasPtr, actPtr, yPtr, splitPtr] =
+    P.map((_, i) => i) as [number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+  const i32 = (): number => f.local('i32');
+  const v128 = (): number => f.local('v128');
+  const t = i32(), k = i32(), kEnd = i32(), b = i32(), blockEnd = i32(), i = i32(), rowEnd = i32(), hOffset = i32();
+  const xp = i32(), lp = i32(), tp = i32(), wp = i32(), op = i32();
+  const a8 = v128(), b8 = v128(), w = v128(), nlo = v128(), nhi = v128(), low4 = v128();
+  const acc0 = v128(), acc1 = v128();
+  const xv = v128(), hv = v128(), v0 = v128(), v1 = v128(), s = v128();
+  const plus0 = v128(), minus0 = v128(), plus1 = v128(), minus1 = v128();
+  const zeros = new Array<number>(16).fill(0);
+  const swizzle = options.relaxedSwizzle ? 'i8x16.relaxed_swizzle' : 'i8x16.swizzle';
+
+  // while (i < limit) { body }  as  block { loop { br_if (i >= limit) out; body; br loop } }
+  const whileLess = (index: number, limit: number, body: () => void): void => {
+    f.block().loop();
+    f.get(index).get(limit).op('i32.ge_u').brIf(1);
+    body();
+    f.br(0).end().end();
+  };
+
+  f.v128(new Array(16).fill(0x0f)).set(low4);
+  f.v128(PLUS_0).set(plus0).v128(MINUS_0).set(minus0).v128(PLUS_1).set(plus1).v128(MINUS_1).set(minus1);
+  f.i32(0).set(t);
+  whileLess(t, tokens, () => {
+    // ---- split this token's inputs, 16 at a time: x = 16*h + l, h = (x + 8) >> 4 in [-8, 8],
+    // l in [-8, 7]. The row of l goes to splitPtr, the row of h to splitPtr + hOffset, the row
+    // length rounded up to 16. h = (x >> 4) + bit 3 of x; l = x - 16*h, exact in wrapping int8
+    // arithmetic because the true l fits. Lanes past the row end are never looked at.
+    f.get(xPtr).get(t).get(cols).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(xp);
+    f.i32(0).set(i);
+    f.get(cols).i32(2).op('i32.shl').set(rowEnd);
+    f.get(rowEnd).i32(15).op('i32.add').i32(-16).op('i32.and').set(hOffset);
+    whileLess(i, rowEnd, () => {
+      f.get(xp).get(i).op('i32.add').mem('v128.load').set(xv);
+      f.get(xv).i32(4).op('i8x16.shr_s').get(xv).i32(3).op('i8x16.shr_u').i32(1).op('i8x16.splat').op('v128.and').op('i8x16.add').set(hv);
+      f.get(splitPtr).get(i).op('i32.add').get(xv).get(hv).i32(4).op('i8x16.shl').op('i8x16.sub').mem('v128.store');
+      f.get(splitPtr).get(i).op('i32.add').get(hOffset).op('i32.add').get(hv).mem('v128.store');
+      f.inc(i, 16);
+    });
+    // ---- this token's tables: per byte column, for the pair in its low and its high nibble,
+    // the a-table from the l's and the b-table from the h's: pair sum = a + 16 * b exactly, and
+    // a, b in [-16, 16]. Each entry is +-l0 +- l1 by lane masks: no multiplies.
+    f.get(splitPtr).set(lp);
+    f.get(tablePtr).set(tp);
+    f.i32(0).set(k);
+    whileLess(k, cols, () => {
+      for (let pair = 0; pair < 2; pair++) {
+        for (const part of [0, 1]) { // 0: a from the l row, 1: b from the h row
+          const at = 2 * pair;
+          const rowOffset = (extra: number): void => {
+            f.get(lp);
+            if (part === 1) f.get(hOffset).op('i32.add');
+            f.mem('v128.load8_splat', at + extra);
+          };
+          rowOffset(0); f.set(v0);
+          rowOffset(1); f.set(v1);
+          f.get(tp);
+          f.get(v0).get(plus0).op('v128.and').get(v1).get(plus1).op('v128.and').op('i8x16.add');
+          f.get(v0).get(minus0).op('v128.and').get(v1).get(minus1).op('v128.and').op('i8x16.add');
+          f.op('i8x16.sub').mem('v128.store', 32 * pair + 16 * part);
+        }
+      }
+      f.inc(lp, 4).inc(tp, 64).inc(k, 1);
+    });
+    f.get(actPtr).get(t).i32(2).op('i32.shl').op('i32.add').mem('v128.load32_splat').set(s);
+    f.get(outPtr).get(t).get(outStride).op('i32.mul').op('i32.add').set(op);
+
+    // ---- each block of 16 output rows ----
+    f.get(blockFirst).set(b);
+    f.get(blockFirst).get(blockCount).op('i32.add').set(blockEnd);
+    whileLess(b, blockEnd, () => {
+      // wp = wPtr + b * 16 * cols
+      f.get(wPtr).get(b).get(cols).op('i32.mul').i32(4).op('i32.shl').op('i32.add').set(wp);
+      f.get(tablePtr).set(tp);
+      for (let q = 0; q < 4; q++) f.get(yPtr).v128(zeros).mem('v128.store', 16 * q);
+      f.i32(0).set(k);
+      whileLess(k, cols, () => {
+        // kEnd = min(k + COLUMNS_PER_WIDEN, cols)
+        f.get(k).i32(COLUMNS_PER_WIDEN).op('i32.add').set(kEnd);
+        f.block().get(kEnd).get(cols).op('i32.lt_u').brIf(0).get(cols).set(kEnd).end();
+        f.v128(zeros).set(acc0).v128(zeros).set(acc1);
+        whileLess(k, kEnd, () => {
+          for (let j = 0; j < COLUMNS_PER_STEP; j++) {
+            // nibbles: the low one directly, the high one by a 16-bit shift and the same mask
+            // (i8x16.shr_u has no x86 instruction; V8 would rebuild a mask for it every time)
+            f.get(wp).mem('v128.load', 16 * j).tee(w).get(low4).op('v128.and').set(nlo);
+            f.get(w).i32(4).op('i16x8.shr_u').get(low4).op('v128.and').set(nhi);
+            const lookup = (acc: number, tableOffset: number, nibbles: number, first: boolean): void => {
+              if (!first) f.get(acc);
+              f.get(tp).mem('v128.load', 64 * j + tableOffset).get(nibbles).op(swizzle);
+              if (!first) f.op('i8x16.add');
+              f.set(acc);
+            };
+            lookup(a8, 0, nlo, j === 0);
+            lookup(b8, 16, nlo, j === 0);
+            lookup(a8, 32, nhi, false);
+            lookup(b8, 48, nhi, false);
+          }
+          // acc += a + 16 * b in int16: rows 0-7 from the low halves, rows 8-15 from the high
+          for (const [acc, ext] of [[acc0, 'i16x8.extend_low_i8x16_s'], [acc1, 'i16x8.extend_high_i8x16_s']] as const) {
+            f.get(acc).get(a8).op(ext).op('i16x8.add').get(b8).op(ext).i32(4).op('i16x8.shl').op('i16x8.add').set(acc);
+          }
+          f.inc(wp, 16 * COLUMNS_PER_STEP).inc(tp, 64 * COLUMNS_PER_STEP).inc(k, COLUMNS_PER_STEP);
+        });
+        // y[q] += acc in int32, q = rows 4q..4q+3 of the block
+        for (let q = 0; q < 4; q++) {
+          const ext = q % 2 === 0 ? 'i32x4.extend_low_i16x8_s' : 'i32x4.extend_high_i16x8_s';
+          f.get(yPtr);
+          f.get(yPtr).mem('v128.load', 16 * q);
+          f.get(q < 2 ? acc0 : acc1).op(ext).op('i32x4.add');
+          f.mem('v128.store', 16 * q);
+        }
+      });
+      // out = float(y) * (scale / s) + bias, 4 rows at a time; o = 16b + 4q
+      for (let q = 0; q < 4; q++) {
+        const blockRow = (ptr: number): void => void f.get(ptr).get(b).i32(6).op('i32.shl').op('i32.add');
+        blockRow(op);
+        f.get(yPtr).mem('v128.load', 16 * q).op('f32x4.convert_i32x4_s');
+        blockRow(scalePtr);
+        f.mem('v128.load', 16 * q).get(s).op('f32x4.div').op('f32x4.mul');
+        blockRow(biasPtr);
+        f.mem('v128.load', 16 * q).op('f32x4.add');
+        f.mem('v128.store', 16 * q);
+      }
+      f.inc(b, 1);
+    });
+    f.inc(t, 1);
+  });
+  return m.build();
+}
+
+let hasSimd: boolean | undefined;
+let hasRelaxedSwizzle: boolean | undefined;
+
+/** Whether this engine validates WebAssembly SIMD: a function making one v128 and dropping it. */
+function engineHasSimd(): boolean {
+  if (hasSimd === undefined) {
+    const probe = new ModuleBuilder();
+    probe.addFunction('probe', []).i32(0).op('i8x16.splat').op('drop');
+    hasSimd = typeof WebAssembly === 'object' && WebAssembly.validate(probe.build());
+  }
+  return hasSimd;
+}
+
+/** Whether relaxed SIMD's i8x16.relaxed_swizzle validates (Node 22+, Chrome 114+; Node 20 only
+ *  with --experimental-wasm-relaxed-simd). */
+export function engineHasRelaxedSwizzle(): boolean {
+  if (hasRelaxedSwizzle === undefined) {
+    const probe = new ModuleBuilder();
+    probe.addFunction('probe', []).i32(0).op('i8x16.splat').i32(0).op('i8x16.splat').op('i8x16.relaxed_swizzle').op('drop');
+    hasRelaxedSwizzle = engineHasSimd() && WebAssembly.validate(probe.build());
+  }
+  return hasRelaxedSwizzle;
+}
+
+const compiled = new Map<boolean, WebAssembly.Module>();
+
+/** The compiled kernel module (compiled once per variant). Synchronous compile: fine in Node and
+ *  workers; browsers allow it on the main thread for modules under 4 KiB, which this one is. */
+function kernelModule(options: TernaryModuleOptions): WebAssembly.Module {
+  let module = compiled.get(options.relaxedSwizzle);
+  if (module === undefined) {
+    module = new WebAssembly.Module(buildTernaryModule(options));
+    compiled.set(options.relaxedSwizzle, module);
+  }
+  return module;
+}
+
+/** Whether the WebAssembly SIMD kernel can run here (else use ternaryMatmulI2). */
+export function wasmTernaryAvailable(): boolean {
+  return engineHasSimd();
+}
+
+const align16 = (n: number): number => (n + 15) & ~15;
+
+/**
+ * Reorders i2-packed rows (packing.ts) into the kernel's row-block layout: blocks of 16 rows, and
+ * in a block byte column by byte column, 16 bytes each. Rows pad to a multiple of 16 and columns
+ * to a multiple of 2 with 0x55 (four zero weights). Only bytes move; no code changes.
+ */
+export function toRowBlocks(packed: Uint8Array, outFeatures: number, inFeatures: number): { blocks: Uint8Array; columns: number } {
+  const rowBytes = packedRowBytes('i2', inFeatures);
+  const columns = Math.ceil(rowBytes / COLUMNS_PER_STEP) * COLUMNS_PER_STEP;
+  const blockCount = Math.ceil(outFeatures / ROWS_PER_BLOCK);
+  const blocks = new Uint8Array(blockCount * ROWS_PER_BLOCK * columns).fill(0x55);
+  for (let o = 0; o < outFeatures; o++) {
+    const base = Math.floor(o / ROWS_PER_BLOCK) * ROWS_PER_BLOCK * columns + (o % ROWS_PER_BLOCK);
+    for (let c = 0; c < rowBytes; c++) blocks[base + c * ROWS_PER_BLOCK] = packed[o * rowBytes + c]!;
+  }
+  return { blocks, columns };
+}
+
+/**
+ * One i2-packed weight matrix prepared for the SIMD kernel: the weights are reordered once and
+ * stay in this object's WebAssembly memory, so a call copies only activations in and results out.
+ *
+ *   const kernel = new TernaryMatmulI2Wasm(packI2(codes, out, in), out, in);
+ *   kernel.matmul(xInt8, tokens, weightScale, actScale, bias, y); // = ternaryMatmulI2(...)
+ */
+export class TernaryMatmulI2Wasm {
+  /** Bytes of packed weights the kernel reads per token (padding included). */
+  readonly weightBytes: number;
+  private readonly columns: number;
+  private readonly blockCount: number;
+  private readonly outPad: number;
+  private readonly memory: WebAssembly.Memory;
+  private readonly run: (...args: number[]) => void;
+  private readonly packedRowBytes: number;
+  // byte offsets in memory
+  private readonly scalePtr: number;
+  private readonly biasPtr: number;
+  private readonly actPtr: number;
+  private readonly yPtr: number;
+  private readonly splitPtr: number;
+  private readonly tablePtr: number;
+  private readonly xPtr: number;
+  private readonly outPtr: number;
+  private readonly wPtr: number;
+
+  /** `options` picks a kernel variant (tests and benchmarks); by default the best this engine runs. */
+  constructor(packed: Uint8Array, readonly outFeatures: number, readonly inFeatures: number, options?: TernaryModuleOptions) {
+    if (!engineHasSimd()) throw new Error('TernaryMatmulI2Wasm: this engine has no WebAssembly SIMD; use ternaryMatmulI2');
+    if (options?.relaxedSwizzle && !engineHasRelaxedSwizzle()) {
+      throw new Error('TernaryMatmulI2Wasm: relaxedSwizzle asked, but this engine has no relaxed SIMD');
+    }
+    const module = kernelModule(options ?? { relaxedSwizzle: engineHasRelaxedSwizzle() });
+    for (const [n, v] of [['outFeatures', outFeatures], ['inFeatures', inFeatures]] as const) {
+      if (!Number.isInteger(v) || v < 0) throw new Error(`TernaryMatmulI2Wasm: ${n} must be a non-negative integer, got ${v}`);
+    }
+    this.packedRowBytes = packedRowBytes('i2', inFeatures);
+    if (packed.length !== outFeatures * this.packedRowBytes) {
+      throw new Error(
+        `TernaryMatmulI2Wasm: packed has length ${packed.length}, expected ${outFeatures * this.packedRowBytes} (outFeatures ${outFeatures} rows of ${this.packedRowBytes} bytes)`,
+      );
+    }
+    const { blocks, columns } = toRowBlocks(packed, outFeatures, inFeatures);
+    this.columns = columns;
+    this.blockCount = Math.ceil(outFeatures / ROWS_PER_BLOCK);
+    this.outPad = this.blockCount * ROWS_PER_BLOCK;
+    this.weightBytes = blocks.length;
+    // memory map, every region 16-byte aligned
+    let at = 0;
+    const take = (bytes: number): number => {
+      const start = at;
+      at += align16(bytes);
+      return start;
+    };
+    this.scalePtr = take(4 * this.outPad);
+    this.biasPtr = take(4 * this.outPad);
+    this.actPtr = take(4 * TOKENS_PER_CHUNK);
+    this.yPtr = take(64);
+    this.splitPtr = take(2 * align16(4 * columns) + 16);
+    this.tablePtr = take(64 * columns);
+    this.xPtr = take(TOKENS_PER_CHUNK * 4 * columns);
+    this.outPtr = take(TOKENS_PER_CHUNK * 4 * this.outPad);
+    this.wPtr = take(blocks.length);
+    this.memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(at / 65536)) });
+    new Uint8Array(this.memory.buffer, this.wPtr, blocks.length).set(blocks);
+    const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
+    this.run = instance.exports['matmul'] as (...args: number[]) => void;
+  }
+
+  /** y[t, o] = (sum_i x[t, i] * W[o, i]) * (weightScale[o or 0] / actScale[t]) + bias[o]. */
+  matmul(x: Int8Array, tokens: number, weightScale: Float32Array, actScale: Float32Array, bias: Float32Array | null, out: Float32Array): void {
+    const { inFeatures, outFeatures, columns, outPad } = this;
+    checkTernaryMatmulArgs(
+      'TernaryMatmulI2Wasm.matmul',
+      { x, tokens, inFeatures, packedLength: outFeatures * this.packedRowBytes, outFeatures, weightScale, actScale, bias, out },
+      this.packedRowBytes,
+    );
+    if (tokens === 0 || outFeatures === 0) return;
+    const buffer = this.memory.buffer;
+    const scales = new Float32Array(buffer, this.scalePtr, outPad);
+    if (weightScale.length === 1) scales.fill(weightScale[0]!);
+    else scales.set(weightScale);
+    const biases = new Float32Array(buffer, this.biasPtr, outPad);
+    if (bias === null) biases.fill(0);
+    else biases.set(bias);
+    const xIn = new Int8Array(buffer, this.xPtr, TOKENS_PER_CHUNK * 4 * columns);
+    const act = new Float32Array(buffer, this.actPtr, TOKENS_PER_CHUNK);
+    const result = new Float32Array(buffer, this.outPtr, TOKENS_PER_CHUNK * outPad);
+    const rowStride = 4 * columns; // padded input bytes per token; the padding stays 0
+    const blocksPerPass = Math.max(1, Math.floor(WEIGHT_BYTES_PER_PASS / (ROWS_PER_BLOCK * columns)));
+    for (let t0 = 0; t0 < tokens; t0 += TOKENS_PER_CHUNK) {
+      const n = Math.min(TOKENS_PER_CHUNK, tokens - t0);
+      if (rowStride === inFeatures) xIn.set(x.subarray(t0 * inFeatures, (t0 + n) * inFeatures));
+      else for (let t = 0; t < n; t++) xIn.set(x.subarray((t0 + t) * inFeatures, (t0 + t + 1) * inFeatures), t * rowStride);
+      act.set(actScale.subarray(t0, t0 + n));
+      for (let first = 0; first < this.blockCount; first += blocksPerPass) {
+        const count = Math.min(blocksPerPass, this.blockCount - first);
+        this.run(n, columns, first, count, this.xPtr, this.tablePtr, this.wPtr, this.outPtr, 4 * outPad,
+          this.scalePtr, this.biasPtr, this.actPtr, this.yPtr, this.splitPtr);
+      }
+      if (outPad === outFeatures) out.set(result.subarray(0, n * outPad), t0 * outFeatures);
+      else for (let t = 0; t < n; t++) out.set(result.subarray(t * outPad, t * outPad + outFeatures), (t0 + t) * outFeatures);
+    }
+  }
+}
