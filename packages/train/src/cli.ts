@@ -3,9 +3,13 @@
 // package.json scripts (pnpm train:qat, train:fp, eval, predict, ptq, study).
 import { UsageError } from './args.js';
 import { trainCommand } from './commands/train.js';
+import { evalCommand } from './commands/eval.js';
+import { predictCommand } from './commands/predict.js';
 
 const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<number>; help: string }> = {
   train: { run: trainCommand, help: 'train a float or BitNet (--qat) ViT/DeiT' },
+  eval: { run: evalCommand, help: 'accuracy and loss of a model folder on a dataset' },
+  predict: { run: predictCommand, help: 'write a model\'s logits on a dataset to JSON' },
 };
 
 export async function main(argv: readonly string[]): Promise<number> {
