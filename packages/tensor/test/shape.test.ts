@@ -61,6 +61,7 @@ describe('copies: values by hand', () => {
     expectClose(e.narrow(0, 2, 1), [1, 1, 1, 1, 2, 2, 2, 2]);
     expect(c.expand(-1, 3).shape).toEqual([2, 3]);
     expect(() => expand(c, [3, 4])).toThrow(/expand: \[2,1\] cannot expand to \[3,4\] \(dim 0: 2 vs 3\)/);
+    expect(() => expand(c, [-1, 2, 3])).toThrow('expand: [2,1] cannot expand to [-1,2,3] (dim 0: -1 is only allowed for an existing dim)');
   });
 
   it('narrow and slice (python-style ends, negatives)', () => {
@@ -98,6 +99,8 @@ describe('copies: values by hand', () => {
     expectClose(v!.narrow(0, 0, 1).narrow(1, 0, 1), [2, 3]);
     expect(k!.shape).toEqual([2, 3, 1]);
     expect(() => split(x, [1, 1], 2)).toThrow('split: sizes [1,1] do not add up to dim 2 of size 4');
+    expect(() => split(x, 0, 2)).toThrow('split: size 0 must be a positive integer'); // not an endless loop
+    expect(() => split(x, [2, -1, 3], 2)).toThrow('split: sizes [2,-1,3] must be integers >= 0');
   });
 
   it('indexSelect is an embedding lookup; repeated rows are allowed', () => {

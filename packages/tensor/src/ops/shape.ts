@@ -59,6 +59,7 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
   if (lead < 0) throw new Error(`expand: cannot expand ${shapeStr(x.shape)} to fewer dims ${shapeStr(shape)}`);
   const to = shape.map((d, i) => (d === -1 && i >= lead ? x.shape[i - lead]! : d));
   to.forEach((d, i) => {
+    if (d < 0) throw new Error(`expand: ${shapeStr(x.shape)} cannot expand to ${shapeStr(shape)} (dim ${i}: ${d} is only allowed for an existing dim)`);
     const own = i >= lead ? x.shape[i - lead]! : 1;
     if (own !== d && own !== 1) throw new Error(`expand: ${shapeStr(x.shape)} cannot expand to ${shapeStr(shape)} (dim ${i}: ${own} vs ${d})`);
   });
@@ -94,10 +95,12 @@ export function split(x: Tensor, sizeOrSizes: number | number[], dim = 0): Tenso
   const n = x.shape[d]!;
   let sizes: number[];
   if (typeof sizeOrSizes === 'number') {
+    if (!Number.isInteger(sizeOrSizes) || sizeOrSizes <= 0) throw new Error(`split: size ${sizeOrSizes} must be a positive integer`);
     sizes = [];
     for (let at = 0; at < n; at += sizeOrSizes) sizes.push(Math.min(sizeOrSizes, n - at));
   } else {
     sizes = sizeOrSizes;
+    if (sizes.some((len) => !Number.isInteger(len) || len < 0)) throw new Error(`split: sizes [${sizes.join(',')}] must be integers >= 0`);
     if (sizes.reduce((a, b) => a + b, 0) !== n) throw new Error(`split: sizes [${sizes.join(',')}] do not add up to dim ${dim} of size ${n}`);
   }
   let at = 0;
