@@ -74,6 +74,34 @@ describe('LayerNorm eps', () => {
   });
 });
 
+describe('norms without affine parameters', () => {
+  const x = (): Tensor => randn([3, 8], { generator: new Generator(8), mean: 1, std: 2 });
+
+  it('LayerNorm without weight/bias (or without bias) equals the affine one at weight 1, bias 0', () => {
+    const plain = new LayerNorm(8, { elementwiseAffine: false });
+    const noBias = new LayerNorm(8, { bias: false });
+    const affine = new LayerNorm(8);
+    expect(plain.parameters()).toHaveLength(0);
+    expect(noBias.namedParameters().map(([n]) => n)).toEqual(['weight']);
+    const want = affine.forward(x()).data;
+    expect(plain.forward(x()).data).toEqual(want);
+    const xs = x().requiresGrad_();
+    const y = noBias.forward(xs);
+    expect(y.data).toEqual(want);
+    y.sum().backward();
+    expect(noBias.weight!.grad!.shape).toEqual([8]);
+    expect(xs.grad!.shape).toEqual([3, 8]);
+  });
+
+  it('RMSNorm without weight has unit root mean square per row', () => {
+    const y = new RMSNorm(8, { elementwiseAffine: false, eps: 0 }).forward(x());
+    for (let r = 0; r < 3; r++) {
+      const row = y.data.subarray(r * 8, r * 8 + 8);
+      expect(Math.sqrt(row.reduce((s, v) => s + v * v, 0) / 8)).toBeCloseTo(1, 5);
+    }
+  });
+});
+
 describe('RMSNorm', () => {
   it('x * rsqrt(mean(x^2) + eps) * w: output and gradients match torch, tiny rows included', () => {
     const m = new RMSNorm(8, { eps: ref.layers.rmsnorm!.eps! });
@@ -174,6 +202,12 @@ describe('MultiHeadAttention', () => {
     const c = ref.layers.attention!;
     const m = new MultiHeadAttention(8, c.heads!);
     checkLayer('attention', m, (x) => m.forward(x), { atol: 2e-5, rtol: 1e-4 });
+  });
+
+  it('without q/k/v biases: those are absent, the output projection keeps its bias', () => {
+    const m = new MultiHeadAttention(8, 4, { qkvBias: false });
+    expect(m.namedParameters().map(([n]) => n)).toEqual(['query.weight', 'key.weight', 'value.weight', 'output.weight', 'output.bias']);
+    expect(m.forward(randn([1, 3, 8])).shape).toEqual([1, 3, 8]);
   });
 
   it('refuses a width that is not a multiple of the heads, and inputs of the wrong shape', () => {

@@ -187,6 +187,20 @@ describe('stateDict and loadStateDict', () => {
     expect(b.stateDict().get('0.weight')!.data).toEqual(a.stateDict().get('0.weight')!.data);
   });
 
+  it('buffers are in the state dict and load with it, but are not parameters', () => {
+    class WithBuffer extends Module {
+      lin = this.addModule('lin', new Linear(2, 2));
+      mask = this.addBuffer('mask', fromArray([1, 0, 1], [3]));
+    }
+    const a = new WithBuffer();
+    expect([...a.stateDict().keys()]).toEqual(['lin.weight', 'lin.bias', 'mask']);
+    expect(a.namedParameters().map(([n]) => n)).toEqual(['lin.weight', 'lin.bias']);
+    const b = new WithBuffer();
+    b.mask.data.fill(7);
+    b.loadStateDict(snapshot(a));
+    expect([...b.mask.data]).toEqual([1, 0, 1]);
+  });
+
   it('a shape mismatch is an error even when not strict (as in torch)', () => {
     const m = new Linear(4, 3);
     expect(() => m.loadStateDict({ weight: zeros([4, 3]), bias: zeros([3]) }, { strict: false })).toThrow(

@@ -35,7 +35,7 @@ def leaf(t):
     return t.clone().requires_grad_(True)
 
 
-def run_case(inputs, params, fn, gy_shape_from_output=True):
+def run_case(inputs, params, fn):
     """fn(inputs..., params...) -> y; returns y, gy and every gradient, all encoded."""
     xs = {k: leaf(v) for k, v in inputs.items()}
     ps = {k: leaf(v) for k, v in params.items()}
@@ -131,13 +131,14 @@ losses = {}
 
 
 def loss_case(fn, **tensors):
+    """Value and gradients of a scalar loss. Float inputs are leaves; integer ones (targets) are not.
+    The distillation losses detach the teacher, so it gets no gradient and none is stored."""
     leaves = {k: leaf(v) for k, v in tensors.items() if v.dtype == torch.float32}
     args = {k: leaves.get(k, v) for k, v in tensors.items()}
     value = fn(**args)
     value.backward()
     return {"inputs": {k: enc(v) if v.dtype == torch.float32 else v.tolist() for k, v in tensors.items()},
             "value": float(value), "grads": {k: enc(t.grad) for k, t in leaves.items() if t.grad is not None}}
-    # (the teacher is detached in every distillation loss, so it gets no gradient and none is stored)
 
 
 logits = randn(4, 5, scale=3.0)
