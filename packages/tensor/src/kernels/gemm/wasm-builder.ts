@@ -56,7 +56,8 @@ function section(id: number, body: number[]): number[] {
 export class FunctionBody {
   readonly code: number[] = [];
   private readonly locals: ValType[] = [];
-  constructor(readonly params: ValType[]) {}
+  /** `index` is the function's index in the module, for `call`. */
+  constructor(readonly params: ValType[], readonly index: number) {}
 
   /** Declares a local of the given type and returns its index. */
   local(type: ValType): number {
@@ -84,6 +85,7 @@ export class FunctionBody {
   end(): this { return this.op(0x0b); }
   br(depth: number): this { return this.op(0x0c, ...u32leb(depth)); }
   brIf(depth: number): this { return this.op(0x0d, ...u32leb(depth)); }
+  call(fn: FunctionBody): this { return this.op(0x10, ...u32leb(fn.index)); }
 
   // locals
   get(index: number): this { return this.op(0x20, ...u32leb(index)); }
@@ -93,12 +95,16 @@ export class FunctionBody {
   // i32 arithmetic and memory
   i32Const(value: number): this { return this.op(0x41, ...s32leb(value)); }
   i32Load(offset = 0): this { return this.op(0x28, ...this.memarg(2, offset)); }
+  f32Load(offset = 0): this { return this.op(0x2a, ...this.memarg(2, offset)); }
+  f32Store(offset = 0): this { return this.op(0x38, ...this.memarg(2, offset)); }
   i32Eqz(): this { return this.op(0x45); }
   i32LtS(): this { return this.op(0x48); }
   i32GtS(): this { return this.op(0x4a); }
   i32Add(): this { return this.op(0x6a); }
   i32Sub(): this { return this.op(0x6b); }
   i32Mul(): this { return this.op(0x6c); }
+  i32And(): this { return this.op(0x71); }
+  i32ShrU(): this { return this.op(0x76); }
   /** select: the first operand if the i32 condition on top is non-zero, else the second. */
   select(): this { return this.op(0x1b); }
 
@@ -108,6 +114,11 @@ export class FunctionBody {
   v128Load32Splat(offset = 0): this { return this.simd(0x09, ...this.memarg(2, offset)); }
   v128Store(offset = 0): this { return this.simd(0x0b, ...this.memarg(4, offset)); }
   v128Zero(): this { return this.simd(0x0c, ...new Array<number>(16).fill(0)); }
+  /** Picks 16 bytes out of the 32 of two vectors (0-15 the first, 16-31 the second). Here always
+   *  whole f32 lanes: `lanes` are 4 lane numbers, 0-3 from the first vector and 4-7 the second. */
+  shuffleLanes(lanes: [number, number, number, number]): this {
+    return this.simd(0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
+  }
   f32x4Add(): this { return this.simd(0xe4); }
   f32x4Mul(): this { return this.simd(0xe6); }
   /** relaxed-SIMD f32x4.relaxed_madd(a, b, c) = a*b + c, fused where the CPU has FMA. */
@@ -145,12 +156,13 @@ export class ModuleBuilder {
     return this;
   }
 
-  /** Adds an exported function; fill its body through the returned FunctionBody. */
+  /** Adds an exported function; fill its body through the returned FunctionBody. Other
+   *  functions call it through that FunctionBody (`call(fn)`). */
   addFunction(name: string, params: ValType[], results: ValType[]): FunctionBody {
     const type = [0x60, ...vec(params.map((p) => [VALTYPE[p]])), ...vec(results.map((r) => [VALTYPE[r]]))];
     let typeIndex = this.types.findIndex((t) => t.length === type.length && t.every((b, i) => b === type[i]));
     if (typeIndex < 0) typeIndex = this.types.push(type) - 1;
-    const body = new FunctionBody(params);
+    const body = new FunctionBody(params, this.functions.length);
     this.functions.push({ name, typeIndex, body });
     return body;
   }

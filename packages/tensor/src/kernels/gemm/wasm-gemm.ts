@@ -1,30 +1,42 @@
-// The fast GEMM: pack in TypeScript into a WebAssembly memory, multiply in the emitted SIMD
-// kernel (wasm-kernel.ts), on this thread or on the worker pool (pool.ts), copy C back out.
+// The fast GEMM: copy the operands into a WebAssembly memory, pack and multiply there with the
+// emitted SIMD kernels (wasm-kernel.ts), on this thread or on the worker pool (pool.ts), and copy
+// C back out.
 //
 // One call lays out, from byte CONTROL_BYTES of the memory on:
-//   unit table | packed A of each batch item | packed B of each item | C buffer of each item
-// (an operand broadcast with stride 0 is packed once). C buffers are padded to whole MR x NR
-// tiles; they start as zeros, or as a copy of C when accumulating, and the kernel adds into them.
-// The work is cut into units of MC_ROWS rows of one item's C (and, when that gives too few units
-// to share, column blocks too); units are independent, so threads can take them in any order.
+//   unit table | pack table | A of each item | B of each item | packed B of each item |
+//   C buffer of each item | one A scratch block per thread
+// (an operand broadcast with stride 0 goes in once). A and B are copied as they are, which is a
+// memcpy; the transposes are absorbed by packing, done in WebAssembly SIMD. Packing in plain
+// TypeScript, element by element, measured 2-6 ns a float here, the copy plus SIMD packing well
+// under 1: for small M (weight gradients, attention) that was a third of the call.
+// Steps: (1) copy A, B (and C when accumulating) in; (2) pack B into strips: pack tasks, shared
+// by the threads when there is enough of it; (3) compute units of mcRows rows of one item's C
+// (and, when that gives too few units to share, column blocks too); units are independent, so
+// threads take them in any order; each packs its rows of A into its thread's scratch;
+// (4) copy the real M x N part of the C buffers (padded to whole MR x NR tiles) back out.
 
 import type { GemmCall } from './args.js';
-import { packPanels, packedSize } from './pack.js';
-import { CONTROL_BYTES, GemmPool, MAX_WORKERS, poolAvailable } from './pool.js';
-import { buildGemmModule, UNIT, type KernelShape } from './wasm-kernel.js';
+import { CONTROL_BYTES, GemmPool, MAX_WORKERS, poolAvailable, type PoolJob } from './pool.js';
+import { buildGemmModule, PACK, UNIT, type KernelShape } from './wasm-kernel.js';
 import { ModuleBuilder, type FunctionBody } from './wasm-builder.js';
 
-/** Micro tile 4 x 8 (8 accumulator registers) and K blocks of 256: measured best on this
- *  machine among 2x16, 3x16, 4x8, 4x12, 5x8, 6x8 and 8x8 (see docs/gemm.md). */
-export const KERNEL_SHAPE: KernelShape = { mr: 4, nr: 8, kc: 256 };
-/** Rows of C per unit of work: the unit's A block (MC_ROWS x KC floats, 64 KiB) stays in L2
- *  while all B strips stream past it. */
-const MC_ROWS = 64;
+export interface Tiling extends KernelShape {
+  /** rows of C per unit of work (a multiple of mr) */
+  mcRows: number;
+  /** at most this many columns of C per unit (a multiple of nr) */
+  ncCols: number;
+}
+
+/** Micro tile 4 x 8 (8 accumulator registers): measured best on this machine among 2x16, 3x16,
+ *  4x8, 4x12, 5x8, 6x8 and 8x8. K blocks of 256 and units of 64 rows: the unit's packed A block
+ *  (64 x 256 floats, 64 KiB) stays in L2 while the B strips stream past it (see docs/gemm.md). */
+export const DEFAULT_TILING: Tiling = { mr: 4, nr: 8, kc: 256, mcRows: 64, ncCols: 1 << 20 };
 const PAGE = 65536;
-/** The memory never grows past this; bigger problems are split (see WasmGemm.run). */
+/** The memory never grows past this; bigger problems are split (see WasmGemm.runHalves). */
 const MAX_PAGES = 16384; // 1 GiB
-/** Problems needing more than this are cut in halves (by batch items, then rows). */
-const SPLIT_BYTES = 256 * 1024 * 1024;
+/** B strips per packing task, and how many floats of packed B make it worth waking the pool. */
+const PACK_TASK_STRIPS = 16;
+const PARALLEL_PACK_FLOATS = 1 << 17;
 
 /** Whether this engine validates WebAssembly SIMD (a function doing one f32x4.add). */
 export function hasWasmSimd(): boolean {
@@ -58,10 +70,14 @@ interface Problem extends GemmCall {
 
 /** Where one call puts everything in the memory (byte addresses), and how the work is cut. */
 interface Layout {
-  mPanels: number; nPanels: number; threads: number;
-  rowBlockPanels: number; rowBlocks: number; colBlockPanels: number; colBlocks: number; units: number;
-  aBytes: number; bBytes: number; ldcBuffer: number; cBytes: number;
-  table: number; aBase: number; bBase: number; cBase: number; end: number;
+  threads: number;
+  mPanels: number; nPanels: number;
+  rowBlockPanels: number; rowBlocks: number; colBlockPanels: number; colBlocks: number;
+  units: number; packTasks: number;
+  aItems: number; bItems: number;
+  aBytes: number; bBytes: number; bPackedBytes: number; ldcBuffer: number; cBytes: number; scratchBytes: number;
+  unitTable: number; packTable: number; aBase: number; bBase: number; bPackedBase: number; cBase: number; scratch: number;
+  end: number;
 }
 
 export class WasmGemm {
@@ -70,14 +86,17 @@ export class WasmGemm {
   /** Below this many flops (2*M*N*K over the batch) a call stays on one thread: waking a worker
    *  and waiting for it costs tens of microseconds (measured, see docs/gemm.md). */
   parallelMinFlops = 2e6;
+  /** Problems needing more memory than this are cut in halves (by batch items, then rows, ...). */
+  splitBytes = 256 * 1024 * 1024;
   private readonly memory: WebAssembly.Memory;
   private readonly module: WebAssembly.Module;
-  private readonly gemmUnit: (record: number) => void;
+  private readonly gemmUnit: (record: number, scratch: number) => void;
+  private readonly packTask: (record: number) => void;
   private f32: Float32Array;
   private i32: Int32Array;
   private pool: GemmPool | null = null;
 
-  constructor(relaxedSimd: boolean) {
+  constructor(relaxedSimd: boolean, readonly tiling: Tiling = DEFAULT_TILING) {
     this.relaxedSimd = relaxedSimd;
     const initialPages = 64;
     let memory: WebAssembly.Memory;
@@ -91,10 +110,11 @@ export class WasmGemm {
     }
     this.shared = shared;
     this.memory = memory;
-    const bytes = buildGemmModule({ ...KERNEL_SHAPE, relaxed: relaxedSimd, initialPages, maximumPages: MAX_PAGES, shared });
+    const bytes = buildGemmModule({ ...tiling, relaxed: relaxedSimd, initialPages, maximumPages: MAX_PAGES, shared });
     this.module = new WebAssembly.Module(bytes);
-    const instance = new WebAssembly.Instance(this.module, { env: { memory } });
-    this.gemmUnit = instance.exports['gemmUnit'] as (record: number) => void;
+    const exports = new WebAssembly.Instance(this.module, { env: { memory } }).exports;
+    this.gemmUnit = exports['gemmUnit'] as (record: number, scratch: number) => void;
+    this.packTask = exports['packTask'] as (record: number) => void;
     this.f32 = new Float32Array(memory.buffer);
     this.i32 = new Int32Array(memory.buffer);
   }
@@ -104,7 +124,7 @@ export class WasmGemm {
     return 1 + (this.pool?.size ?? 0);
   }
 
-  /** Units the pool's workers ran so far (tests check that the workers really took part). */
+  /** Records the pool's workers ran so far (tests check that the workers really took part). */
   get workerUnits(): number {
     return this.pool?.workerUnits ?? 0;
   }
@@ -115,7 +135,7 @@ export class WasmGemm {
     if (this.pool && this.pool.size === workers) return;
     this.pool?.close();
     this.pool = null;
-    if (workers > 0 && this.shared) this.pool = new GemmPool(this.module, this.memory, workers, UNIT.bytes);
+    if (workers > 0 && this.shared) this.pool = new GemmPool(this.module, this.memory, workers);
   }
 
   run(call: GemmCall): void {
@@ -139,7 +159,7 @@ export class WasmGemm {
       return;
     }
     const layout = this.layout(p);
-    if (layout.end > SPLIT_BYTES) this.runHalves(p);
+    if (layout.end > this.splitBytes && p.batch * p.M * p.N * p.K > 1) this.runHalves(p);
     else this.runFitting(p, layout);
   }
 
@@ -170,79 +190,122 @@ export class WasmGemm {
 
   /** Where everything goes in the memory, and how the work is cut into units. */
   private layout(p: Problem): Layout {
-    const { mr, nr } = KERNEL_SHAPE;
+    const { mr, nr, kc, mcRows, ncCols } = this.tiling;
     const mPanels = Math.ceil(p.M / mr);
     const nPanels = Math.ceil(p.N / nr);
     const flops = 2 * p.M * p.N * p.K * p.batch;
     const threads = flops >= this.parallelMinFlops ? this.threads : 1;
-    const rowBlockPanels = MC_ROWS / mr;
+    const rowBlockPanels = mcRows / mr;
     const rowBlocks = Math.ceil(mPanels / rowBlockPanels);
     // Few row blocks (small M, small batch): cut columns too, so every thread gets work.
     const wanted = threads > 1 ? 4 * threads : 1;
-    const colBlockPanels = Math.ceil(nPanels / Math.min(nPanels, Math.ceil(wanted / (p.batch * rowBlocks))));
+    const colBlocksWanted = Math.max(Math.ceil(wanted / (p.batch * rowBlocks)), Math.ceil(nPanels / (ncCols / nr)));
+    const colBlockPanels = Math.ceil(nPanels / Math.min(nPanels, colBlocksWanted));
     const colBlocks = Math.ceil(nPanels / colBlockPanels);
     const units = p.batch * rowBlocks * colBlocks;
     const aItems = p.strideA === 0 ? 1 : p.batch;
     const bItems = p.strideB === 0 ? 1 : p.batch;
-    const aBytes = packedSize(p.M, p.K, mr) * 4;
-    const bBytes = packedSize(p.N, p.K, nr) * 4;
+    const packTasks = bItems * Math.ceil(nPanels / PACK_TASK_STRIPS);
+    // A and B as stored, plus room for the rows the last panel or strip reads past the end:
+    // whole rows when k runs along the stored rows, a few floats when it runs across them
+    const aBytes = align64((p.M * p.K + mr * (p.transA ? 1 : p.K)) * 4);
+    const bBytes = align64((p.K * p.N + nr * (p.transB ? p.K : 1)) * 4);
+    const bPackedBytes = nPanels * nr * p.K * 4;
     const ldcBuffer = nPanels * nr; // floats per row of a C buffer
     const cBytes = mPanels * mr * ldcBuffer * 4;
-    const table = CONTROL_BYTES;
-    const aBase = align64(table + units * UNIT.bytes);
-    const bBase = align64(aBase + aItems * aBytes);
-    const cBase = align64(bBase + bItems * bBytes);
-    const end = cBase + p.batch * cBytes;
-    return { mPanels, nPanels, threads, rowBlockPanels, rowBlocks, colBlockPanels, colBlocks, units, aBytes, bBytes, ldcBuffer, cBytes, table, aBase, bBase, cBase, end };
+    const scratchBytes = mcRows * kc * 4;
+    const unitTable = CONTROL_BYTES;
+    const packTable = align64(unitTable + units * UNIT.bytes);
+    const aBase = align64(packTable + packTasks * PACK.bytes);
+    const bBase = aBase + aItems * aBytes;
+    const bPackedBase = bBase + bItems * bBytes;
+    const cBase = bPackedBase + bItems * bPackedBytes;
+    const scratch = cBase + p.batch * cBytes;
+    const end = scratch + threads * scratchBytes;
+    return {
+      threads, mPanels, nPanels, rowBlockPanels, rowBlocks, colBlockPanels, colBlocks, units, packTasks, aItems, bItems,
+      aBytes, bBytes, bPackedBytes, ldcBuffer, cBytes, scratchBytes, unitTable, packTable, aBase, bBase, bPackedBase, cBase, scratch, end,
+    };
   }
 
   private runFitting(p: Problem, L: Layout): void {
-    const { mr, nr } = KERNEL_SHAPE;
+    const { mr, nr } = this.tiling;
     this.ensureBytes(L.end);
     const { f32, i32 } = this;
 
-    for (let item = 0; item < (p.strideA === 0 ? 1 : p.batch); item++) {
-      const a = { src: p.A, off: p.aOff + item * p.strideA, rows: p.M, depth: p.K, rowStride: p.transA ? 1 : p.lda, colStride: p.transA ? p.lda : 1 };
-      packPanels(a, mr, f32, (L.aBase + item * L.aBytes) / 4);
+    // (1) copy in, zeros past the end of A and B for the last panel and strip to read
+    const [aRows, aCols] = p.transA ? [p.K, p.M] : [p.M, p.K];
+    for (let item = 0; item < L.aItems; item++) {
+      const at = (L.aBase + item * L.aBytes) / 4;
+      copyRows(p.A, p.aOff + item * p.strideA, p.lda, f32, at, aCols, aRows, aCols);
+      f32.fill(0, at + aRows * aCols, at + L.aBytes / 4);
     }
-    for (let item = 0; item < (p.strideB === 0 ? 1 : p.batch); item++) {
-      // B packs as op(B) transposed: N rows of depth K
-      const b = { src: p.B, off: p.bOff + item * p.strideB, rows: p.N, depth: p.K, rowStride: p.transB ? p.ldb : 1, colStride: p.transB ? 1 : p.ldb };
-      packPanels(b, nr, f32, (L.bBase + item * L.bBytes) / 4);
+    const [bRows, bCols] = p.transB ? [p.N, p.K] : [p.K, p.N];
+    for (let item = 0; item < L.bItems; item++) {
+      const at = (L.bBase + item * L.bBytes) / 4;
+      copyRows(p.B, p.bOff + item * p.strideB, p.ldb, f32, at, bCols, bRows, bCols);
+      f32.fill(0, at + bRows * bCols, at + L.bBytes / 4);
     }
-    for (let item = 0; item < p.batch; item++) {
-      const buffer = (L.cBase + item * L.cBytes) / 4;
-      if (p.accumulate) copyRows(p.C, p.cOff + item * p.strideC, p.ldc, f32, buffer, L.ldcBuffer, p.M, p.N);
-      else f32.fill(0, buffer, buffer + p.M * L.ldcBuffer);
+    if (p.accumulate) {
+      for (let item = 0; item < p.batch; item++) {
+        copyRows(p.C, p.cOff + item * p.strideC, p.ldc, f32, (L.cBase + item * L.cBytes) / 4, L.ldcBuffer, p.M, p.N);
+      }
     }
 
-    let record = L.table / 4;
+    // (2) pack B: op(B) transposed is N rows of depth K; with B transposed, k runs along B's rows
+    let record = L.packTable / 4;
+    for (let item = 0; item < L.bItems; item++) {
+      for (let strip = 0; strip < L.nPanels; strip += PACK_TASK_STRIPS) {
+        i32[record + PACK.src / 4] = L.bBase + item * L.bBytes + strip * nr * (p.transB ? p.K : 1) * 4;
+        i32[record + PACK.ld / 4] = bCols * 4;
+        i32[record + PACK.kContiguous / 4] = p.transB ? 1 : 0;
+        i32[record + PACK.panels / 4] = Math.min(PACK_TASK_STRIPS, L.nPanels - strip);
+        i32[record + PACK.depth / 4] = p.K;
+        i32[record + PACK.dst / 4] = L.bPackedBase + item * L.bPackedBytes + strip * nr * p.K * 4;
+        record += PACK.bytes / 4;
+      }
+    }
+    const parallelPack = L.threads > 1 && L.bItems * L.bPackedBytes >= PARALLEL_PACK_FLOATS * 4;
+    this.runJob({ kind: 'pack', table: L.packTable, count: L.packTasks, recordBytes: PACK.bytes, scratch: 0, scratchBytes: 0 }, parallelPack);
+
+    // (3) compute units
+    record = L.unitTable / 4;
     for (let item = 0; item < p.batch; item++) {
       const aItem = L.aBase + (p.strideA === 0 ? 0 : item) * L.aBytes;
-      const bItem = L.bBase + (p.strideB === 0 ? 0 : item) * L.bBytes;
+      const bItem = L.bPackedBase + (p.strideB === 0 ? 0 : item) * L.bPackedBytes;
       const cItem = L.cBase + item * L.cBytes;
       for (let rb = 0; rb < L.rowBlocks; rb++) {
         const panel = rb * L.rowBlockPanels;
         for (let cb = 0; cb < L.colBlocks; cb++) {
           const strip = cb * L.colBlockPanels;
-          i32[record + UNIT.a / 4] = aItem + panel * mr * p.K * 4;
+          // op(A)[i][0] is at row i of A as stored, or at column i when A is transposed
+          i32[record + UNIT.a / 4] = aItem + panel * mr * (p.transA ? 1 : aCols) * 4;
+          i32[record + UNIT.aLd / 4] = aCols * 4;
+          i32[record + UNIT.aKContiguous / 4] = p.transA ? 0 : 1;
           i32[record + UNIT.b / 4] = bItem + strip * nr * p.K * 4;
           i32[record + UNIT.c / 4] = cItem + (panel * mr * L.ldcBuffer + strip * nr) * 4;
           i32[record + UNIT.ldc / 4] = L.ldcBuffer * 4;
           i32[record + UNIT.mPanels / 4] = Math.min(L.rowBlockPanels, L.mPanels - panel);
           i32[record + UNIT.nPanels / 4] = Math.min(L.colBlockPanels, L.nPanels - strip);
           i32[record + UNIT.k / 4] = p.K;
+          i32[record + UNIT.loadC / 4] = p.accumulate ? 1 : 0;
           record += UNIT.bytes / 4;
         }
       }
     }
+    this.runJob({ kind: 'gemm', table: L.unitTable, count: L.units, recordBytes: UNIT.bytes, scratch: L.scratch, scratchBytes: L.scratchBytes }, L.threads > 1);
 
-    if (L.threads > 1 && this.pool) this.pool.run(L.table, L.units, this.gemmUnit, UNIT.bytes);
-    else for (let u = 0; u < L.units; u++) this.gemmUnit(L.table + u * UNIT.bytes);
-
+    // (4) copy out
     for (let item = 0; item < p.batch; item++) {
       copyRows(this.f32, (L.cBase + item * L.cBytes) / 4, L.ldcBuffer, p.C, p.cOff + item * p.strideC, p.ldc, p.M, p.N);
     }
+  }
+
+  /** Runs a job's records on the pool, or all on this thread. */
+  private runJob(job: PoolJob, parallel: boolean): void {
+    const runHere = job.kind === 'pack' ? this.packTask : (record: number) => this.gemmUnit(record, job.scratch);
+    if (parallel && this.pool) this.pool.run(job, runHere);
+    else for (let u = 0; u < job.count; u++) runHere(job.table + u * job.recordBytes);
   }
 
   /** Grows the memory to hold `bytes`; the typed-array views must be re-made after a grow. */

@@ -1,23 +1,32 @@
-// Emits the GEMM compute kernel as a WebAssembly SIMD module (see wasm-builder.ts for the format).
+// Emits the GEMM kernels as a WebAssembly SIMD module (see wasm-builder.ts for the format).
 //
-// The kernel only multiplies *packed* operands (pack.ts lays them out), in the BLIS style:
-//   packed A: panels of MR rows of op(A); panel i holds op(A)[i*MR + r][k] at float (i*K + k)*MR + r
-//   packed B: strips of NR columns of op(B); strip j holds op(B)[k][j*NR + c] at float (j*K + k)*NR + c
-// Rows and columns past M and N are packed as zeros, so every tile is a full MR x NR tile and the
-// kernel needs no edge cases; C is a padded buffer (ceil(M/MR)*MR rows, row stride ldc) in memory.
+// The scheme is BLIS's (Van Zee & van de Geijn, "BLIS: A Framework for Rapidly Instantiating BLAS
+// Functionality", 2015). The operands are first copied as they are into the memory (wasm-gemm.ts),
+// then *packed* into the order the micro-kernel reads them, which is also where the transposes go:
+//   packed B: strips of NR columns of op(B); strip j holds op(B)[k][j*NR + c] at float
+//             (j*K + k)*NR + c. Packed once per call, shared by all threads (packTask).
+//   packed A: panels of MR rows of op(A), one K block at a time; panel i holds op(A)[i*MR + r][k]
+//             at float (i*kc + k)*MR + r. Packed by each unit into its thread's scratch.
+// Packed panels are contiguous, so the micro-kernel walks both with constant steps, and no
+// leading dimension (a power of two maps every row of A to the same cache sets) gets in the way.
+// Rows past M and columns past N are packed from whatever lies past the end of the copies (the
+// caller leaves zeros there); they only land in padding rows and columns of the C buffer, which
+// nobody reads, so every tile is a full MR x NR tile and the kernel has no edge cases.
 //
-// One call of gemmUnit(record) computes C[tile rows, tile cols] += A_panels @ B_strips over all K:
-//   for each K block of KC:                 (A and B slices stay in L1/L2 across the loops below)
-//     for each strip j:                     (the kc x NR strip of B stays in L1 ...)
-//       for each panel i:                   (... while kc x MR panels of A stream past it)
-//         micro-kernel: MR x NR accumulators in registers, kc rank-1 updates, then C += acc
+// One call of gemmUnit(record, scratch) computes a block of C (MR*mPanels rows, NR*nPanels cols):
+//   for each K block of KC:
+//     pack the block's rows of op(A), kc deep, into scratch (MR-row panels; stays in L2)
+//     for each strip j of B:                (the kc x NR strip of B stays in L1 ...)
+//       for each panel i of A:              (... while the panels of A stream past it)
+//         micro-kernel: MR x NR accumulators in registers, kc rank-1 updates, then
+//         C = acc on the first K block (unless loadC: accumulate into C), C += acc after
 // The micro-kernel keeps MR * NR/4 f32x4 accumulators; per k it loads NR/4 vectors of B, splats MR
 // scalars of A and does MR * NR/4 multiply-adds. x64 has 16 vector registers, which bounds MR x NR.
 
 import { ModuleBuilder, type FunctionBody } from './wasm-builder.js';
 
 export interface KernelShape {
-  /** rows of a micro tile */
+  /** rows of a micro tile, a multiple of 4 */
   mr: number;
   /** columns of a micro tile, a multiple of 4 (f32x4 lanes) */
   nr: number;
@@ -25,15 +34,30 @@ export interface KernelShape {
   kc: number;
 }
 
-/** Byte offsets of the fields of a unit record (i32 each) that gemmUnit reads. */
+/** Byte offsets of the fields of a compute unit record (i32 each) that gemmUnit reads. */
 export const UNIT = {
-  a: 0, // byte address of the first A panel
-  b: 4, // byte address of the first B strip
-  c: 8, // byte address of C[tile row 0][tile col 0]
-  ldc: 12, // C row stride in bytes
-  mPanels: 16, // how many MR-row panels (>= 1)
-  nPanels: 20, // how many NR-column strips (>= 1)
-  k: 24, // the full K (>= 1): panel and strip strides are K*MR and K*NR floats
+  a: 0, // byte address of op(A)[first row of the block][0] in the copy of A
+  aLd: 4, // bytes between rows of A as stored (A's row length * 4)
+  aKContiguous: 8, // 1: op(A)[i][k..k+1] are neighbours (A not transposed); 0: op(A)[i..i+1][k] are
+  b: 12, // byte address of the block's first packed B strip
+  c: 16, // byte address of C[first row][first column] of the block
+  ldc: 20, // C row stride in bytes
+  mPanels: 24, // how many MR-row panels (>= 1)
+  nPanels: 28, // how many NR-column strips (>= 1)
+  k: 32, // the full K (>= 1); packed B strips are K*NR floats apart
+  loadC: 36, // 1: add to C from the first K block on (accumulate); 0: the first block overwrites C
+  bytes: 48,
+} as const;
+
+/** Byte offsets of the fields of a packing task record (i32 each) that packTask reads: pack
+ *  `panels` strips of B (NR rows of op(B) transposed, `depth` = K deep) from src to dst. */
+export const PACK = {
+  src: 0, // byte address of the strips' first row in the copy of B
+  ld: 4, // bytes between rows of B as stored
+  kContiguous: 8, // 1: op(B)[k..k+1][j] are neighbours (B transposed); 0: op(B)[k][j..j+1] are
+  panels: 12,
+  depth: 16,
+  dst: 20,
   bytes: 32,
 } as const;
 
@@ -46,50 +70,132 @@ export interface KernelOptions extends KernelShape {
   shared: boolean;
 }
 
-/** Builds the module bytes; it imports env.memory and exports gemmUnit(record: i32). */
+/** Builds the module bytes. It imports env.memory and exports
+ *  gemmUnit(record, scratch), packTask(record), and the packers packA / packB. */
 export function buildGemmModule(o: KernelOptions): Uint8Array<ArrayBuffer> {
-  if (o.nr % 4 !== 0) throw new Error(`buildGemmModule: nr ${o.nr} is not a multiple of 4`);
+  if (o.nr % 4 !== 0 || o.mr % 4 !== 0) throw new Error(`buildGemmModule: mr ${o.mr} and nr ${o.nr} must be multiples of 4`);
   const mod = new ModuleBuilder().importMemory(o.initialPages, o.maximumPages, o.shared);
-  emitGemmUnit(mod.addFunction('gemmUnit', ['i32'], []), o);
+  const packParams = ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'] as const;
+  const packA = mod.addFunction('packA', [...packParams], []);
+  emitPack(packA, o.mr);
+  const packB = mod.addFunction('packB', [...packParams], []);
+  emitPack(packB, o.nr);
+  emitPackTask(mod.addFunction('packTask', ['i32'], []), packB);
+  emitGemmUnit(mod.addFunction('gemmUnit', ['i32', 'i32'], []), o, packA);
   return mod.build();
 }
 
-function emitGemmUnit(f: FunctionBody, o: KernelOptions): void {
+/**
+ * pack(src, ld, panels, depth, dst, kContiguous): packs `panels` panels of `width` rows of a
+ * matrix X, `depth` deep, into dst[((p*depth + k)*width + r)]. X[r][k] lies at
+ *   src + r*ld + k*4   when kContiguous (each row of X runs along k: 4 x 4 blocks get transposed)
+ *   src + k*ld + r*4   otherwise        (the width values for one k are neighbours: plain copy)
+ */
+function emitPack(f: FunctionBody, width: number): void {
+  const [src, ld, panels, depth, dst, kContiguous] = [0, 1, 2, 3, 4, 5];
+  const local = (): number => f.local('i32');
+  const p = local(), k = local(), from = local(), to = local();
+  const row = Array.from({ length: width }, local); // kContiguous: one pointer per row of the panel
+  const v = Array.from({ length: width }, () => f.local('v128'));
+  const t = Array.from({ length: 4 }, () => f.local('v128'));
+  const groups = width / 4;
+
+  f.get(src).set(from).get(dst).set(to).get(panels).set(p);
+  f.loop(); // panels
+  f.get(kContiguous).if();
+  {
+    for (let r = 0; r < width; r++) {
+      if (r === 0) f.get(from).set(row[0]!);
+      else f.get(row[r - 1]!).get(ld).i32Add().set(row[r]!);
+    }
+    // 4 k at a time: load 4 floats from each row, transpose each 4 x 4 block, store 4 k-rows
+    f.get(depth).i32Const(2).i32ShrU().tee(k).if();
+    f.loop();
+    {
+      for (let r = 0; r < width; r++) f.get(row[r]!).v128Load().set(v[r]!).get(row[r]!).i32Const(16).i32Add().set(row[r]!);
+      for (let g = 0; g < groups; g++) {
+        const [x0, x1, x2, x3] = v.slice(4 * g, 4 * g + 4) as [number, number, number, number];
+        // [a0 a1 a2 a3] [b..] [c..] [d..]  ->  [a0 b0 a1 b1] [a2 b2 a3 b3] [c0 d0 c1 d1] [c2 d2 c3 d3]
+        f.get(x0).get(x1).shuffleLanes([0, 4, 1, 5]).set(t[0]!);
+        f.get(x0).get(x1).shuffleLanes([2, 6, 3, 7]).set(t[1]!);
+        f.get(x2).get(x3).shuffleLanes([0, 4, 1, 5]).set(t[2]!);
+        f.get(x2).get(x3).shuffleLanes([2, 6, 3, 7]).set(t[3]!);
+        // -> [a0 b0 c0 d0] ... [a3 b3 c3 d3]: k-row q of the group, stored at (q*width + 4g) floats
+        const out: [number, number, [number, number, number, number]][] = [
+          [0, 2, [0, 1, 4, 5]], [0, 2, [2, 3, 6, 7]], [1, 3, [0, 1, 4, 5]], [1, 3, [2, 3, 6, 7]],
+        ];
+        out.forEach(([lo, hi, lanes], q) => {
+          f.get(to).get(t[lo]!).get(t[hi]!).shuffleLanes(lanes).v128Store((q * width + 4 * g) * 4);
+        });
+      }
+      f.get(to).i32Const(4 * width * 4).i32Add().set(to);
+      f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
+    }
+    f.end();
+    f.end();
+    // the last depth % 4 k, one float at a time
+    f.get(depth).i32Const(3).i32And().tee(k).if();
+    f.loop();
+    {
+      for (let r = 0; r < width; r++) {
+        f.get(to).get(row[r]!).f32Load().f32Store(r * 4);
+        f.get(row[r]!).i32Const(4).i32Add().set(row[r]!);
+      }
+      f.get(to).i32Const(width * 4).i32Add().set(to);
+      f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
+    }
+    f.end();
+    f.end();
+    f.get(from).get(ld).i32Const(width).i32Mul().i32Add().set(from); // next panel: width rows on
+  }
+  f.else();
+  {
+    f.get(from).set(row[0]!).get(depth).set(k);
+    f.loop(); // one k: width neighbouring floats
+    {
+      for (let g = 0; g < groups; g++) f.get(to).get(row[0]!).v128Load(16 * g).v128Store(16 * g);
+      f.get(row[0]!).get(ld).i32Add().set(row[0]!);
+      f.get(to).i32Const(width * 4).i32Add().set(to);
+      f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
+    }
+    f.end();
+    f.get(from).i32Const(width * 4).i32Add().set(from); // next panel: width columns on
+  }
+  f.end();
+  f.get(p).i32Const(1).i32Sub().tee(p).brIf(0);
+  f.end();
+}
+
+/** packTask(record): one packing task of the pool; the record's fields are PACK's. */
+function emitPackTask(f: FunctionBody, packB: FunctionBody): void {
+  for (const field of [PACK.src, PACK.ld, PACK.panels, PACK.depth, PACK.dst, PACK.kContiguous]) f.get(0).i32Load(field);
+  f.call(packB);
+}
+
+function emitGemmUnit(f: FunctionBody, o: KernelOptions, packA: FunctionBody): void {
   const { mr, nr, kc: KC } = o;
   const nv = nr / 4; // f32x4 vectors per tile row
-  const record = 0;
-  const a = f.local('i32'); // the unit record's fields (see UNIT)
-  const b = f.local('i32');
-  const c = f.local('i32');
-  const ldc = f.local('i32');
-  const mPanels = f.local('i32');
-  const nPanels = f.local('i32');
-  const K = f.local('i32');
-  const aPanelStride = f.local('i32'); // bytes between A panels: K * MR * 4
-  const bStripStride = f.local('i32'); // bytes between B strips: K * NR * 4
-  const kLeft = f.local('i32');
-  const kc = f.local('i32'); // this K block's length
-  const aK = f.local('i32'); // A and B at the start of this K block
-  const bK = f.local('i32');
-  const j = f.local('i32');
-  const bj = f.local('i32');
-  const cj = f.local('i32');
-  const i = f.local('i32');
-  const ai = f.local('i32');
-  const ci = f.local('i32');
-  const k = f.local('i32');
-  const pa = f.local('i32');
-  const pb = f.local('i32');
-  const crow = f.local('i32');
+  const [record, scratch] = [0, 1]; // the parameters
+  const local = (): number => f.local('i32');
+  // the unit record's fields (see UNIT)
+  const a = local(), aLd = local(), aKContiguous = local(), b = local(), c = local(), ldc = local();
+  const mPanels = local(), nPanels = local(), K = local(), loadC = local();
+  const fields = { a, aLd, aKContiguous, b, c, ldc, mPanels, nPanels, k: K, loadC };
+  for (const [name, index] of Object.entries(fields)) f.get(record).i32Load(UNIT[name as keyof typeof fields]).set(index);
+
+  const bStripStride = local(); // bytes between B strips: K * NR floats
+  const kLeft = local();
+  const kc = local(); // this K block's length
+  const aK = local(); // A (as stored) and packed B at the start of this K block
+  const bK = local();
+  const j = local(), bj = local(), cj = local(); // strip loop
+  const i = local(), ai = local(), ci = local(); // panel loop
+  const k = local(), pa = local(), pb = local(), crow = local(); // micro-kernel
   const acc: number[][] = [];
   for (let r = 0; r < mr; r++) acc.push(Array.from({ length: nv }, () => f.local('v128')));
   const bv = Array.from({ length: nv }, () => f.local('v128'));
   const av = f.local('v128');
 
-  // read the unit record
-  const fields: [number, number][] = [[a, UNIT.a], [b, UNIT.b], [c, UNIT.c], [ldc, UNIT.ldc], [mPanels, UNIT.mPanels], [nPanels, UNIT.nPanels], [K, UNIT.k]];
-  for (const [local, offset] of fields) f.get(record).i32Load(offset).set(local);
-  f.get(K).i32Const(mr * 4).i32Mul().set(aPanelStride);
   f.get(K).i32Const(nr * 4).i32Mul().set(bStripStride);
   f.get(K).set(kLeft).get(a).set(aK).get(b).set(bK);
 
@@ -98,14 +204,15 @@ function emitGemmUnit(f: FunctionBody, o: KernelOptions): void {
   {
     // kc = min(KC, kLeft)
     f.i32Const(KC).get(kLeft).get(kLeft).i32Const(KC).i32GtS().select().set(kc);
+    f.get(aK).get(aLd).get(mPanels).get(kc).get(scratch).get(aKContiguous).call(packA);
     f.get(bK).set(bj).get(c).set(cj).get(nPanels).set(j);
     f.loop(); // strips of B
     {
-      f.get(aK).set(ai).get(cj).set(ci).get(mPanels).set(i);
+      f.get(scratch).set(ai).get(cj).set(ci).get(mPanels).set(i);
       f.loop(); // panels of A
       {
         emitMicroKernel();
-        f.get(ai).get(aPanelStride).i32Add().set(ai);
+        f.get(ai).get(kc).i32Const(mr * 4).i32Mul().i32Add().set(ai);
         f.get(ci).get(ldc).i32Const(mr).i32Mul().i32Add().set(ci);
         f.get(i).i32Const(1).i32Sub().tee(i).brIf(0);
       }
@@ -115,13 +222,15 @@ function emitGemmUnit(f: FunctionBody, o: KernelOptions): void {
       f.get(j).i32Const(1).i32Sub().tee(j).brIf(0);
     }
     f.end();
-    f.get(aK).get(kc).i32Const(mr * 4).i32Mul().i32Add().set(aK);
+    // A moves kc along k: kc floats when k runs along its rows, kc rows otherwise
+    f.get(aK).get(kc).i32Const(4).i32Mul().get(kc).get(aLd).i32Mul().get(aKContiguous).select().i32Add().set(aK);
     f.get(bK).get(kc).i32Const(nr * 4).i32Mul().i32Add().set(bK);
+    f.i32Const(1).set(loadC); // later K blocks add to what the first one stored
     f.get(kLeft).get(kc).i32Sub().tee(kLeft).i32Const(0).i32GtS().brIf(0);
   }
   f.end();
 
-  /** MR x NR tile: acc = sum over kc of (A column k) x (B row k), then C += acc. */
+  /** MR x NR tile: acc = sum over kc of (A column k) x (B row k), then C = acc or C += acc. */
   function emitMicroKernel(): void {
     for (const row of acc) for (const v of row) f.v128Zero().set(v);
     f.get(ai).set(pa).get(bj).set(pb).get(kc).set(k);
@@ -141,12 +250,21 @@ function emitGemmUnit(f: FunctionBody, o: KernelOptions): void {
       f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
     }
     f.end();
-    f.get(ci).set(crow);
-    for (let r = 0; r < mr; r++) {
-      for (let v = 0; v < nv; v++) {
-        f.get(crow).get(crow).v128Load(16 * v).get(acc[r]![v]!).f32x4Add().v128Store(16 * v);
+    for (const add of [true, false]) {
+      // C += acc when loadC, else C = acc: two copies of the store code, picked by an if
+      if (add) f.get(loadC).if();
+      else f.else();
+      f.get(ci).set(crow);
+      for (let r = 0; r < mr; r++) {
+        for (let v = 0; v < nv; v++) {
+          f.get(crow);
+          if (add) f.get(crow).v128Load(16 * v).get(acc[r]![v]!).f32x4Add();
+          else f.get(acc[r]![v]!);
+          f.v128Store(16 * v);
+        }
+        if (r < mr - 1) f.get(crow).get(ldc).i32Add().set(crow);
       }
-      if (r < mr - 1) f.get(crow).get(ldc).i32Add().set(crow);
     }
+    f.end();
   }
 }
