@@ -1,7 +1,7 @@
 // gpu.js kernels on headless GL (WebGL 1 through the `gl` native addon) in Node.
 // The workspace does not build `gl` (pnpm-workspace.yaml: allowBuilds gl: false;
-// its ANGLE build takes a quarter of an hour on two cores), so this runs only
-// where someone built it and a display exists (`xvfb-run -a`); see docs/gpu.md.
+// its ANGLE build takes about 3 minutes here), so this runs only where someone
+// built it and a display exists (`xvfb-run -a`); see docs/gpu.md.
 import { GPU } from 'gpu.js';
 import { describe, expect, it } from 'vitest';
 import { GpuDevice } from '../../src/kernels/gpu/index.js';
