@@ -59,6 +59,18 @@ describe.each(REF_CASES)('%s against PyTorch', (name) => {
   });
 });
 
+describe('the comparison is sharp', () => {
+  it("tells transformers' exact GELU from the tanh approximation (gelu_new)", async () => {
+    const expected = await loadExpected('vit-28');
+    const model = (await fromPretrained(join(REF_DIR, 'vit-28'))) as ViTForImageClassification;
+    const x = get(expected, 'pixel_values');
+    expectClose(model.forward(x), get(expected, 'logits'), 'exact GELU');
+    const tanhGelu = (t: Tensor): Tensor => t.mul(0.5).mul(t.add(t.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI)).tanh().add(1));
+    for (const layer of model.vit.encoder.layer) layer.intermediate.intermediate_act_fn.forward = tanhGelu;
+    expect(() => expectClose(model.forward(x), get(expected, 'logits'), 'tanh GELU')).toThrow(/tanh GELU: element \d+ is/);
+  });
+});
+
 describe('position-embedding interpolation against PyTorch', () => {
   it('the 28 px ViT loaded at 56 px (bicubic 4x4 -> 8x8) gives the logits of the resized torch model', async () => {
     const expected = await loadExpected('vit-28');
