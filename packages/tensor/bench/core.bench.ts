@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import {
   type Tensor, Generator, getBackend, linear, matmul, randint, randn, zeros,
 } from '../src/index.js';
+import { gemmInfo } from '../src/kernels/gemm/index.js';
 
 const { values: flags } = parseArgs({
   options: { rounds: { type: 'string', default: '9' }, iters: { type: 'string', default: '1000' } },
@@ -99,7 +100,8 @@ function time(name: string, step: () => number, warmup: number, rounds: number, 
 const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MB`;
 const signedMb = (bytes: number): string => `${bytes >= 0 ? '+' : ''}${mb(bytes)}`;
 
-console.log(`backend: ${getBackend().describe()}; node ${process.version}`);
+const gi = gemmInfo();
+console.log(`backend: ${getBackend().describe()}; gemm: ${gi.path}, ${gi.threads} thread(s)${gi.relaxedSimd ? ', relaxed SIMD' : ''}; node ${process.version}`);
 console.log(`${ROUNDS} timed rounds per step (MLP: 20 steps per round), ms per step, median of the rounds, one process`);
 const rows = [
   time('MLP 128x784->256->10, forward+backward', mlpStep, 5, ROUNDS, 20, MLP_FLOPS),

@@ -2,6 +2,7 @@
 // values against a plain double-precision triple loop, gradient checks, and shape errors.
 import { describe, expect, it } from 'vitest';
 import { Tensor, linear, matmul, tensor } from '../src/index.js';
+import { gemmInfo } from '../src/kernels/gemm/index.js';
 import { expectClose, expectGradOk, normal } from './helpers.js';
 
 /** op(a) @ op(b) for 2-D row-major arrays, in double precision. */
@@ -111,6 +112,83 @@ describe('forward values', () => {
     expect(() => matmul(tensor(2), tensor([1]))).toThrow(/matmul: scalar operands/);
     expect(() => linear(normal([2, 3], 1), normal([4, 5], 2))).toThrow('linear: input [2,3] does not match weight [4,5] (expected [out, 3])');
     expect(() => linear(normal([2, 3], 1), normal([4, 3], 2), normal([3], 3))).toThrow('linear: bias [3] does not match weight [4,3]');
+  });
+});
+
+// The CPU GEMM switches from its TypeScript kernel to WebAssembly SIMD above 4096 multiply-adds
+// and onto worker threads above 2 MFLOP: the small cases above never reach those paths.
+describe('at sizes that take the SIMD GEMM and its threads (odd sizes: partial tiles)', () => {
+  const add = (acc: number[], xs: number[]): number[] => acc.map((v, i) => v + xs[i]!);
+  const tol = { atol: 2e-4, rtol: 1e-4 };
+
+  it('reports which path runs', () => {
+    expect(['wasm-simd', 'typescript']).toContain(gemmInfo().path);
+  });
+
+  it('2-D, every transpose combination (67x129 @ 129x71, one thread)', () => {
+    const a = normal([67, 129], 40);
+    const b = normal([129, 71], 41);
+    const want = naive(a, b);
+    expectClose(matmul(a, b), want, tol);
+    expectClose(matmul(a.T, b, { transA: true }), want, tol);
+    expectClose(matmul(a, b.T, { transB: true }), want, tol);
+    expectClose(matmul(a.T, b.T, { transA: true, transB: true }), want, tol);
+  });
+
+  it('2-D on threads (150x200 @ 200x170), forward and both gradients', () => {
+    const a = normal([150, 200], 42).requiresGrad_();
+    const b = normal([200, 170], 43).requiresGrad_();
+    const g = normal([150, 170], 44);
+    const c = matmul(a, b);
+    expectClose(c, naive(a, b), tol);
+    c.backward(g);
+    expectClose(a.grad!, naive(g, b, false, true), tol); // dA = G B^T
+    expectClose(b.grad!, naive(a, g, true, false), tol); // dB = A^T G
+  });
+
+  it('batched with broadcast batch dims ([2,1,67,129] @ [3,129,71]), forward and both gradients', () => {
+    const a = normal([2, 1, 67, 129], 45).requiresGrad_();
+    const b = normal([3, 129, 71], 46).requiresGrad_();
+    const g = normal([2, 3, 67, 71], 47);
+    const c = matmul(a, b);
+    for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) expectClose(mat(c, i * 3 + j), naive(mat(a, i), mat(b, j)), tol);
+    c.backward(g);
+    for (let i = 0; i < 2; i++) {
+      let want = new Array<number>(67 * 129).fill(0);
+      for (let j = 0; j < 3; j++) want = add(want, naive(mat(g, i * 3 + j), mat(b, j), false, true));
+      expectClose(mat(a.grad!, i), want, { ...tol, label: `dA[${i}]` });
+    }
+    for (let j = 0; j < 3; j++) {
+      let want = new Array<number>(129 * 71).fill(0);
+      for (let i = 0; i < 2; i++) want = add(want, naive(mat(a, i), mat(g, i * 3 + j), true, false));
+      expectClose(mat(b.grad!, j), want, { ...tol, label: `dB[${j}]` });
+    }
+  });
+
+  it('attention scores q @ k^T at ViT-Tiny shape (64 x 3 heads, 65 tokens, head width 64)', () => {
+    const q = normal([64, 3, 65, 64], 48);
+    const k = normal([64, 3, 65, 64], 49);
+    const s = matmul(q, k, { transB: true });
+    for (const i of [0, 97, 191]) expectClose(mat(s, i), naive(mat(q, i), mat(k, i), false, true), tol);
+  });
+
+  it('linear over a [4,33,100] input, forward and all gradients', () => {
+    const x = normal([4, 33, 100], 50).requiresGrad_();
+    const w = normal([90, 100], 51).requiresGrad_();
+    const bias = normal([90], 52).requiresGrad_();
+    const g = normal([4, 33, 90], 53);
+    const y = linear(x, w, bias);
+    const x2 = x.detach().reshape(132, 100);
+    const g2 = g.reshape(132, 90);
+    expectClose(y, naive(x2, w, false, true).map((v, i) => v + bias.data[i % 90]!), tol);
+    y.backward(g);
+    expectClose(x.grad!, naive(g2, w), tol);
+    expectClose(w.grad!, naive(g2, x2, true, false), tol);
+    expectClose(bias.grad!, Array.from({ length: 90 }, (_, j) => {
+      let sum = 0;
+      for (let r = 0; r < 132; r++) sum += g2.data[r * 90 + j]!;
+      return sum;
+    }), tol);
   });
 });
 
