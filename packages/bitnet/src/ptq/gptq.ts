@@ -192,3 +192,40 @@ function invertLower(L: Float64Array, n: number): Float64Array {
   }
   return inv;
 }
+
+
+/**
+ * The scales that minimise the calibration output error for fixed codes: weighted least
+ * squares with the layer's Hessian H, over the rows r of a scale group,
+ *
+ *   alpha = sum_r t_r^T H (w_r - beta_r) / sum_r t_r^T H t_r
+ *
+ * GPTQ keeps its grid fixed; this step comes after it and can only lower the error on the
+ * calibration data (the old scale is one of the choices it considers). A zero point stays as
+ * the grid set it: the inputs of a layer after a LayerNorm sum to about zero over features,
+ * so the outputs barely see beta, and a beta fitted to them can run far from the weights.
+ */
+export function refitScalesToOutputs(w: ArrayLike<number>, q: TernaryWeights, hessian: Float64Array): TernaryWeights {
+  const { rows, cols } = q;
+  const plane = q.planes[0]!;
+  const groups = plane.alpha.length;
+  const num = new Float64Array(groups);
+  const den = new Float64Array(groups);
+  const Ht = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) {
+    Ht.fill(0); // H t_r, using that t is mostly zeros
+    for (let i = 0; i < cols; i++) {
+      const t = plane.codes[r * cols + i]!;
+      if (t !== 0) for (let j = 0; j < cols; j++) Ht[j] += t * hessian[i * cols + j]!;
+    }
+    const beta = q.beta ? q.beta[r]! : 0;
+    const g = groups === 1 ? 0 : r;
+    for (let j = 0; j < cols; j++) {
+      num[g] += Ht[j]! * (w[r * cols + j]! - beta);
+      den[g] += Ht[j]! * plane.codes[r * cols + j]!;
+    }
+  }
+  // A group whose codes are all zero has no scale to fit: keep the one it had.
+  const alpha = Float32Array.from(plane.alpha, (a, g) => (den[g]! > 0 ? num[g]! / den[g]! : a));
+  return { ...q, planes: [{ codes: plane.codes, alpha }] };
+}

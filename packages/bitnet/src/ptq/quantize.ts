@@ -13,7 +13,7 @@ import { replaceLinears } from '../convert.js';
 import { selectByName } from '../glob.js';
 import { defaultForward, forwardGroups, inEvalMode, linearNames, type ForwardFn } from './calibration.js';
 import { GRID_METHODS, fitTernary, type GridMethod, type PTQMethod } from './fit.js';
-import { HessianAccumulator, gptqTernary, type GptqOptions } from './gptq.js';
+import { HessianAccumulator, gptqTernary, refitScalesToOutputs, type GptqOptions } from './gptq.js';
 import { QuantizedLinear, staticScaleFromAbsmax, type ActivationMode } from './quantized-linear.js';
 import { bitsPerWeight, dequantize, relativeError, zeroShare, type Granularity, type TernaryWeights } from './ternary-weights.js';
 
@@ -33,8 +33,9 @@ export interface PTQOptions {
   calibration?: Tensor[];
   /** How to run the model on a batch; default model.forward(x). */
   forward?: ForwardFn;
-  /** GPTQ settings; `grid` is the weight-only method that fixes alpha (and beta) first, default 'twn-refit'. */
-  gptq?: GptqOptions & { grid?: GridMethod };
+  /** GPTQ settings, and two of ours: the weight-only method that fixes the grid first (default 'twn-refit'),
+   *  and whether to refit the scales to the calibration outputs after choosing the codes (default true). */
+  gptq?: GptqOptions & { grid?: GridMethod; refitScales?: boolean };
 }
 
 export interface PTQLayerReport {
@@ -65,7 +66,7 @@ interface Resolved {
   activations: ActivationMode;
   calibration: Tensor[];
   forward: ForwardFn;
-  gptq: Required<GptqOptions> & { grid: GridMethod };
+  gptq: Required<GptqOptions> & { grid: GridMethod; refitScales: boolean };
 }
 
 function resolve(o: PTQOptions): Resolved {
@@ -86,7 +87,7 @@ function resolve(o: PTQOptions): Resolved {
     activations,
     calibration,
     forward: o.forward ?? defaultForward,
-    gptq: { dampening: o.gptq?.dampening ?? 0.01, blockSize: o.gptq?.blockSize ?? 32, actOrder: o.gptq?.actOrder ?? false, grid },
+    gptq: { dampening: o.gptq?.dampening ?? 0.01, blockSize: o.gptq?.blockSize ?? 32, actOrder: o.gptq?.actOrder ?? false, grid, refitScales: o.gptq?.refitScales ?? true },
   };
 }
 
@@ -106,6 +107,7 @@ function quantizeLinear(lin: Linear, name: string, o: Resolved, calib: LayerCali
     const grid = fitTernary(w, rows, cols, o.gptq.grid, o.granularity, o.symmetric);
     try {
       weights = gptqTernary(w, grid, calib.hessian!, o.gptq);
+      if (o.gptq.refitScales) weights = refitScalesToOutputs(w, weights, calib.hessian!);
     } catch (e) {
       throw new Error(`quantizePTQ: layer "${name}": ${(e as Error).message}`);
     }
