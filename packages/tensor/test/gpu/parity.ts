@@ -5,10 +5,12 @@
 //   |gpu - ref| <= atol + rtol * |ref|
 // The checks return plain data; the vitest files assert on it.
 import {
+  absmaxQuantize,
   absmeanScale,
   absmeanTernary,
   actQuantInt8,
   binary,
+  clamp,
   gelu,
   geluBackward,
   GpuArray,
@@ -16,14 +18,20 @@ import {
   type GpuInfo,
   layerNorm,
   layerNormBackward,
+  logSoftmax,
+  logSoftmaxBackward,
   matmul,
   maxLastDim,
   meanLastDim,
+  minLastDim,
   softmax,
+  softmaxBackward,
   sumLastDim,
   sumLeadingDims,
   ternaryCodes,
+  ternaryQuantize,
   unary,
+  where,
   type BinaryOp,
   type UnaryOp,
 } from '../../src/kernels/gpu/index.js';
@@ -132,11 +140,15 @@ export async function runParity(device: GpuDevice, seed = 1234): Promise<ParityR
   const unaryCases: [UnaryOp, number, number, number][] = [
     ['neg', -3, 3, 0], ['abs', -3, 3, 0], ['exp', -5, 5, 0], ['log', 0.01, 10, 0], ['sqrt', 0, 10, 0], ['rsqrt', 0.01, 10, 0],
     ['square', -3, 3, 0], ['reciprocal', 0.1, 5, 0], ['relu', -3, 3, 0], ['sigmoid', -12, 12, 0], ['tanh', -12, 12, 0],
+    ['sign', -3, 3, 0], ['erf', -4, 4, 0], ['gelu', -6, 6, 0], ['round', -6, 6, 0],
     ['addScalar', -3, 3, 0.75], ['mulScalar', -3, 3, -1.5], ['powScalar', 0, 4, 2.5],
   ];
   for (const [op, low, high, scalar] of unaryCases) {
     await check(`unary ${op}`, async () => {
       const x = ref.uniform(random, 37, low, high);
+      if (op === 'sign') x[0] = 0;
+      // exact ties for round half to even
+      if (op === 'round') x.set([0.5, -0.5, 1.5, -1.5, 2.5, -2.5]);
       const dx = upload(x, [37]);
       const [out] = await readAndDispose(unary(op, dx, scalar), dx);
       return compare(`unary ${op}`, out!, Array.from(x, (v) => ref.unaryRef[op]!(v, scalar)), 1e-6, 2e-6);
@@ -156,14 +168,16 @@ export async function runParity(device: GpuDevice, seed = 1234): Promise<ParityR
     [[2, 3, 5, 3], [2, 1, 5, 1]],
     [[2, 1, 3, 1, 4], [1, 3, 1, 2, 1]],
   ];
-  const binaryOps: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'maximum', 'minimum'];
+  const binaryOps: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'gt', 'ge', 'lt', 'le', 'eq'];
   for (const [aShape, bShape] of broadcastCases) {
     for (const op of binaryOps) {
       const name = `binary ${op} [${aShape}] with [${bShape}]`;
       await check(name, async () => {
         const a = randnOf(random, aShape);
-        // keep divisors away from zero
-        const b = op === 'div' ? ref.uniform(random, ref.sizeOf(bShape), 0.5, 2) : randnOf(random, bShape);
+        // keep divisors away from zero and powers on a positive base; comparisons get some equal pairs
+        const b = op === 'div' || op === 'pow' ? ref.uniform(random, ref.sizeOf(bShape), 0.5, 2) : randnOf(random, bShape);
+        if (op === 'pow') a.set(ref.uniform(random, a.length, 0.1, 3));
+        if (op === 'eq' || op === 'ge' || op === 'le') a.set(b.subarray(0, Math.min(a.length, b.length)));
         const expected = ref.binaryRefBroadcast(ref.binaryRef[op]!, a, aShape, b, bShape);
         const da = upload(a, aShape);
         const db = upload(b, bShape);
@@ -174,16 +188,38 @@ export async function runParity(device: GpuDevice, seed = 1234): Promise<ParityR
       });
     }
   }
+  for (const [cShape, aShape, bShape] of [[[4, 5], [4, 5], [4, 5]], [[3, 1], [1, 6], [3, 6]], [[2, 1, 5], [5], [3, 1]]] as number[][][]) {
+    const name = `where [${cShape}] ? [${aShape}] : [${bShape}]`;
+    await check(name, async () => {
+      const c = Float32Array.from(randnOf(random, cShape), (v) => (v > 0 ? 1 : 0));
+      const a = randnOf(random, aShape);
+      const b = randnOf(random, bShape);
+      const expected = ref.broadcastRef((cv, av, bv) => (cv !== 0 ? av! : bv!), [[c, cShape], [a, aShape], [b, bShape]]);
+      const [dc, da, db] = [upload(c, cShape), upload(a, aShape), upload(b, bShape)];
+      const out = where(dc, da, db);
+      if (out.shape.join(',') !== expected.shape.join(',')) throw new Error(`shape [${out.shape.join(',')}], expected [${expected.shape.join(',')}]`);
+      const [values] = await readAndDispose(out, dc, da, db);
+      return compare(name, values!, expected.data, 0, 0);
+    });
+  }
+  await check('clamp', async () => {
+    const x = randnOf(random, [41], 2);
+    const dx = upload(x, [41]);
+    const [out] = await readAndDispose(clamp(dx, -1, 0.5), dx);
+    return compare('clamp [41] to [-1, 0.5]', out!, Array.from(x, (v) => Math.min(Math.max(v, -1), 0.5)), 0, 0);
+  });
+
   // reductions along the last dim (one row longer than gpu.js's default loop bound), over leading dims, softmax
   for (const shape of [[3, 5, 11], [2, 1100], [1, 1]]) {
     const D = shape.at(-1)!;
     await check(`reduce [${shape}]`, async () => {
       const x = randnOf(random, shape);
       const dx = upload(x, shape);
-      const [sum, max, mean] = await readAndDispose(sumLastDim(dx), maxLastDim(dx), meanLastDim(dx), dx);
+      const [sum, max, min, mean] = await readAndDispose(sumLastDim(dx), maxLastDim(dx), minLastDim(dx), meanLastDim(dx), dx);
       return [
         compare(`sumLastDim [${shape}]`, sum!, ref.sumLastDimRef(x, D), 1e-5 * Math.sqrt(D), 1e-5),
         compare(`maxLastDim [${shape}]`, max!, ref.maxLastDimRef(x, D), 0, 0),
+        compare(`minLastDim [${shape}]`, min!, ref.minLastDimRef(x, D), 0, 0),
         compare(`meanLastDim [${shape}]`, mean!, ref.meanLastDimRef(x, D), 1e-6, 1e-5),
       ];
     });
@@ -200,9 +236,19 @@ export async function runParity(device: GpuDevice, seed = 1234): Promise<ParityR
     await check(`softmax [${shape}] x${scale}`, async () => {
       // scale 30: logits up to ~100, where exp overflows unless the row max is subtracted first
       const x = randnOf(random, shape, scale);
-      const dx = upload(x, shape);
-      const [out] = await readAndDispose(softmax(dx), dx);
-      return compare(`softmax [${shape}] x${scale}`, out!, ref.softmaxRef(x, shape.at(-1)!), 1e-6, 1e-5);
+      const g = randnOf(random, shape);
+      const D = shape.at(-1)!;
+      const [dx, dg] = [upload(x, shape), upload(g, shape)];
+      const y = softmax(dx);
+      const logY = logSoftmax(dx);
+      const [out, logOut, grad, logGrad] = await readAndDispose(y, logY, softmaxBackward(y, dg), logSoftmaxBackward(logY, dg), dx, dg);
+      // the backward references take the device's forward output, so only the backward is compared
+      return [
+        compare(`softmax [${shape}] x${scale}`, out!, ref.softmaxRef(x, D), 1e-6, 1e-5),
+        compare(`logSoftmax [${shape}] x${scale}`, logOut!, ref.logSoftmaxRef(x, D), 1e-5, 1e-5),
+        compare(`softmaxBackward [${shape}] x${scale}`, grad!, ref.softmaxBackwardRef(out!, g, D), 1e-6, 1e-5),
+        compare(`logSoftmaxBackward [${shape}] x${scale}`, logGrad!, ref.logSoftmaxBackwardRef(logOut!, g, D), 1e-5, 1e-5),
+      ];
     });
   }
 
@@ -230,6 +276,25 @@ export async function runParity(device: GpuDevice, seed = 1234): Promise<ParityR
       ];
     });
   }
+
+  await check('layerNorm without weight and bias', async () => {
+    const shape = [4, 10];
+    const x = randnOf(random, shape);
+    const g = randnOf(random, shape);
+    const ones = new Float32Array(10).fill(1);
+    const expected = ref.layerNormRef(x, 10, ones, new Float32Array(10), 1e-5);
+    const expectedGrad = ref.layerNormBackwardRef(g, x, 10, ones, 1e-5);
+    const [dx, dg] = [upload(x, shape), upload(g, shape)];
+    const forward = layerNorm(dx, null, null, 1e-5);
+    const backward = layerNormBackward(dg, dx, null, forward.mean, forward.rstd);
+    if (backward.dweight !== null) throw new Error('dweight should be null without a weight');
+    const [y, gx, gb] = await readAndDispose(forward.y, backward.dx, backward.dbias, forward.mean, forward.rstd, dx, dg);
+    return [
+      compare('layerNorm y, no affine [4,10]', y!, expected.y, 1e-5, 1e-5),
+      compare('layerNorm dx, no affine [4,10]', gx!, expectedGrad.dx, 1e-5, 1e-4),
+      compare('layerNorm dbias, no affine [4,10]', gb!, expectedGrad.dbias, 1e-5, 1e-5),
+    ];
+  });
 
   // GELU (erf form), forward and backward, including the tails
   await check('gelu', async () => {
@@ -272,11 +337,25 @@ export async function runParity(device: GpuDevice, seed = 1234): Promise<ParityR
   await check('act int8', async () => {
     const shape = [3, 5, 17];
     const x = randnOf(random, shape, 2);
-    const expected = ref.actQuantInt8Ref(x, 17);
+    const expected = ref.absmaxQuantizeRef(x, 17);
     const dx = upload(x, shape);
     const { xq, scale } = actQuantInt8(dx);
     const [xqOut, scaleOut] = await readAndDispose(xq, scale, dx);
     return [compare('act int8 scale [3,5,17]', scaleOut!, expected.scale, 0, 1e-6), compare('act int8 xq [3,5,17]', xqOut!, expected.xq, 0, 1e-6)];
+  });
+  await check('absmax 4-bit per tensor, ternary per row', async () => {
+    const shape = [6, 11];
+    const x = randnOf(random, shape);
+    const rowScales = ref.uniform(random, 6, 0.3, 1.2);
+    const expected = ref.absmaxQuantizeRef(x, x.length, 7, 1e-5);
+    const [dx, ds] = [upload(x, shape), upload(rowScales, [6])];
+    const { q, scale } = absmaxQuantize(dx, x.length, 7, 1e-5);
+    const [qOut, scaleOut, ternary] = await readAndDispose(q, scale, ternaryQuantize(dx, ds, 11), dx, ds);
+    return [
+      compare('absmax qmax 7 per tensor: scale', scaleOut!, expected.scale, 0, 1e-6),
+      compare('absmax qmax 7 per tensor: q', qOut!, expected.xq, 0, 1e-6),
+      compare('ternaryQuantize per row [6,11]', ternary!, ref.ternaryQuantizeRef(x, rowScales, 11), 0, 1e-6),
+    ];
   });
   await check('act int8 round half to even', async () => {
     // absmax 127 makes s = 1, so x * s is exactly each tie; clip at 127 / -128

@@ -77,6 +77,10 @@ export const unaryRef: Record<string, (v: number, c: number) => number> = {
   relu: (v) => Math.max(v, 0),
   sigmoid: (v) => 1 / (1 + Math.exp(-v)),
   tanh: (v) => Math.tanh(v),
+  sign: (v) => Math.sign(v),
+  erf: (v) => erfRef(v),
+  gelu: (v) => geluRef(v),
+  round: (v) => roundHalfEvenRef(v),
   addScalar: (v, c) => v + c,
   mulScalar: (v, c) => v * c,
   powScalar: (v, c) => Math.pow(v, c),
@@ -87,17 +91,21 @@ export const binaryRef: Record<string, (u: number, v: number) => number> = {
   sub: (u, v) => u - v,
   mul: (u, v) => u * v,
   div: (u, v) => u / v,
+  pow: (u, v) => Math.pow(u, v),
   maximum: (u, v) => Math.max(u, v),
   minimum: (u, v) => Math.min(u, v),
+  gt: (u, v) => (u > v ? 1 : 0),
+  ge: (u, v) => (u >= v ? 1 : 0),
+  lt: (u, v) => (u < v ? 1 : 0),
+  le: (u, v) => (u <= v ? 1 : 0),
+  eq: (u, v) => (u === v ? 1 : 0),
 };
 
-/** Elementwise op with NumPy broadcasting, by unravelling every output index. */
-export function binaryRefBroadcast(op: (u: number, v: number) => number, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[]): { data: Float32Array; shape: number[] } {
-  const rank = Math.max(aShape.length, bShape.length);
-  const pad = (s: number[]) => [...new Array<number>(rank - s.length).fill(1), ...s];
-  const ap = pad(aShape);
-  const bp = pad(bShape);
-  const shape = ap.map((d, i) => Math.max(d, bp[i]!));
+/** Elementwise op over any number of inputs with NumPy broadcasting, by unravelling every output index. */
+export function broadcastRef(op: (...values: number[]) => number, inputs: readonly [Float32Array, readonly number[]][]): { data: Float32Array; shape: number[] } {
+  const rank = Math.max(...inputs.map(([, shape]) => shape.length));
+  const padded = inputs.map(([, shape]) => [...new Array<number>(rank - shape.length).fill(1), ...shape]);
+  const shape = new Array<number>(rank).fill(1).map((_, d) => Math.max(...padded.map((p) => p[d]!)));
   const out = new Float32Array(sizeOf(shape));
   const index = new Array<number>(rank).fill(0);
   for (let flat = 0; flat < out.length; flat++) {
@@ -106,15 +114,18 @@ export function binaryRefBroadcast(op: (u: number, v: number) => number, a: Floa
       index[d] = rest % shape[d]!;
       rest = Math.floor(rest / shape[d]!);
     }
-    let ai = 0;
-    let bi = 0;
-    for (let d = 0; d < rank; d++) {
-      ai = ai * ap[d]! + (ap[d] === 1 ? 0 : index[d]!);
-      bi = bi * bp[d]! + (bp[d] === 1 ? 0 : index[d]!);
-    }
-    out[flat] = op(a[ai]!, b[bi]!);
+    const values = inputs.map(([data], k) => {
+      let offset = 0;
+      for (let d = 0; d < rank; d++) offset = offset * padded[k]![d]! + (padded[k]![d] === 1 ? 0 : index[d]!);
+      return data[offset]!;
+    });
+    out[flat] = op(...values);
   }
   return { data: out, shape };
+}
+
+export function binaryRefBroadcast(op: (u: number, v: number) => number, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[]): { data: Float32Array; shape: number[] } {
+  return broadcastRef((u, v) => op(u!, v!), [[a, aShape], [b, bShape]]);
 }
 
 /** Apply `f` to each row of length D; f returns the row's outputs. */
@@ -129,6 +140,7 @@ function mapRows(x: Float32Array, D: number, f: (row: Float32Array) => ArrayLike
 
 export const sumLastDimRef = (x: Float32Array, D: number) => mapRows(x, D, (row) => [row.reduce((s, v) => s + v, 0)]);
 export const maxLastDimRef = (x: Float32Array, D: number) => mapRows(x, D, (row) => [Math.max(...row)]);
+export const minLastDimRef = (x: Float32Array, D: number) => mapRows(x, D, (row) => [Math.min(...row)]);
 export const meanLastDimRef = (x: Float32Array, D: number) => mapRows(x, D, (row) => [row.reduce((s, v) => s + v, 0) / D]);
 
 export function sumLeadingDimsRef(x: Float32Array, D: number): Float32Array {
@@ -144,6 +156,36 @@ export function softmaxRef(x: Float32Array, D: number): Float32Array {
     const s = e.reduce((p, v) => p + v, 0);
     return e.map((v) => v / s);
   });
+}
+
+export function logSoftmaxRef(x: Float32Array, D: number): Float32Array {
+  return mapRows(x, D, (row) => {
+    const m = Math.max(...row);
+    const lse = m + Math.log(row.reduce((p, v) => p + Math.exp(v - m), 0));
+    return Array.from(row, (v) => v - lse);
+  });
+}
+
+/** dx = y * (g - sum(g * y)) per row. */
+export function softmaxBackwardRef(y: Float32Array, g: Float32Array, D: number): Float32Array {
+  const out = new Float32Array(y.length);
+  for (let r = 0; r < y.length / D; r++) {
+    let dot = 0;
+    for (let i = 0; i < D; i++) dot += g[r * D + i]! * y[r * D + i]!;
+    for (let i = 0; i < D; i++) out[r * D + i] = y[r * D + i]! * (g[r * D + i]! - dot);
+  }
+  return out;
+}
+
+/** dx = g - exp(y) * sum(g) per row. */
+export function logSoftmaxBackwardRef(y: Float32Array, g: Float32Array, D: number): Float32Array {
+  const out = new Float32Array(y.length);
+  for (let r = 0; r < y.length / D; r++) {
+    let sum = 0;
+    for (let i = 0; i < D; i++) sum += g[r * D + i]!;
+    for (let i = 0; i < D; i++) out[r * D + i] = g[r * D + i]! - Math.exp(y[r * D + i]!) * sum;
+  }
+  return out;
 }
 
 export function layerNormRef(x: Float32Array, D: number, weight: Float32Array, bias: Float32Array, eps: number) {
@@ -232,20 +274,28 @@ export function absmeanTernaryRef(w: Float32Array) {
   return { gamma, codes, wq };
 }
 
-/** per-token absmax int8 fake quantization, float32 steps as on the device. */
-export function actQuantInt8Ref(x: Float32Array, D: number) {
+/** absmax fake quantization per group of D values, float32 steps as on the device (qmax 127, eps 1e-5: BitNet's int8). */
+export function absmaxQuantizeRef(x: Float32Array, D: number, qmax = 127, eps = 1e-5) {
   const rows = x.length / D;
   const xq = new Float32Array(x.length);
   const scale = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
     let absmax = 0;
     for (let i = 0; i < D; i++) absmax = Math.max(absmax, Math.abs(x[r * D + i]!));
-    const s = Math.fround(127 / Math.max(absmax, 1e-5));
+    const s = Math.fround(qmax / Math.max(absmax, eps));
     scale[r] = s;
     for (let i = 0; i < D; i++) {
-      const code = Math.min(Math.max(roundHalfEvenRef(Math.fround(x[r * D + i]! * s)), -128), 127);
+      const code = Math.min(Math.max(roundHalfEvenRef(Math.fround(x[r * D + i]! * s)), -qmax - 1), qmax);
       xq[r * D + i] = code / s;
     }
   }
   return { xq, scale };
+}
+
+/** ternary fake quantization with one given scale per group of D values. */
+export function ternaryQuantizeRef(x: Float32Array, scale: Float32Array, D: number): Float32Array {
+  return Float32Array.from(x, (v, i) => {
+    const s = scale[Math.floor(i / D)]!;
+    return Math.min(Math.max(roundHalfEvenRef(Math.fround(v / s)), -1), 1) * s;
+  });
 }

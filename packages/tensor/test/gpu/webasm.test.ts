@@ -37,7 +37,7 @@ describe('gpu kernels in Node (gpu.js webasm)', () => {
     const c = binary('add', a, b);
     expect(Array.from(c.readSync())).toEqual([11, 22, 33, 14, 25, 36]);
     a.dispose();
-    expect(() => binary('add', a, b)).toThrow(/^binary:add:.*: input of shape \[2, 3\] was disposed$/);
+    expect(() => binary('add', a, b)).toThrow(/^add:.*: input of shape \[2, 3\] was disposed$/);
     expect(() => a.readSync()).toThrow(/readSync: array of shape \[2, 3\] was disposed/);
     b.dispose();
     c.dispose();

@@ -7,7 +7,7 @@ import { type GpuArray } from './device.js';
 
 // erf(x) = sign(x) * (1 - t * poly(t) * exp(-x^2)), t = 1 / (1 + p|x|): A&S 7.1.26.
 // Defined here, beside the kernels that call it: gpu.js translates it from its source text.
-function erf(x: number): number {
+export function erf(x: number): number {
   const a = Math.abs(x);
   const t = 1 / (1 + 0.3275911 * a);
   const poly = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t;

@@ -2,12 +2,13 @@
 // Open a device, upload Float32Arrays, chain kernels (data stays on the device), read() at the end.
 export { GpuDevice, GpuArray, sizeOf } from './device.js';
 export type { GpuInfo, GpuMode, GpuModeRequest, KernelSpec } from './device.js';
-export { unary, binary, broadcastShapes, collapseBroadcast } from './elementwise.js';
+export { unary, binary, clamp, where, broadcastShapes, collapseBroadcast } from './elementwise.js';
 export type { UnaryOp, BinaryOp } from './elementwise.js';
 export { matmul } from './matmul.js';
 export type { MatmulOptions } from './matmul.js';
-export { sumLastDim, maxLastDim, meanLastDim, sumLeadingDims, softmax } from './reduce.js';
+export { sumLastDim, maxLastDim, minLastDim, meanLastDim, sumLeadingDims } from './reduce.js';
+export { softmax, softmaxBackward, logSoftmax, logSoftmaxBackward } from './softmax.js';
 export { layerNorm, layerNormBackward } from './layernorm.js';
 export type { LayerNormForward, LayerNormBackward } from './layernorm.js';
 export { gelu, geluBackward } from './gelu.js';
-export { absmeanScale, ternaryCodes, absmeanTernary, actScale, actQuantInt8 } from './quantize.js';
+export { absmeanScale, ternaryCodes, absmeanTernary, absmaxQuantize, ternaryQuantize, actQuantInt8 } from './quantize.js';

@@ -98,10 +98,14 @@ export interface LayerNormForward {
   rstd: GpuArray;
 }
 
-/** LayerNorm over the last dim of x ([..., D]) with weight and bias of shape [D]. */
-export function layerNorm(x: GpuArray, weight: GpuArray, bias: GpuArray, eps: number): LayerNormForward {
-  const { D, rows } = rowsOf(x, weight, bias, 'layerNorm');
+/** LayerNorm over the last dim of x ([..., D]) with weight and bias of shape [D] (null: 1 and 0). */
+export function layerNorm(x: GpuArray, weight: GpuArray | null, bias: GpuArray | null, eps: number): LayerNormForward {
   const device = x.device;
+  const D = x.shape[x.shape.length - 1] ?? 1;
+  // a missing weight or bias is a row of ones or zeros: D floats, not worth a second set of kernels
+  const w = weight ?? device.upload(new Float32Array(D).fill(1), [D]);
+  const b = bias ?? device.upload(new Float32Array(D), [D]);
+  const { rows } = rowsOf(x, w, b, 'layerNorm');
   const statsShape = [...x.shape.slice(0, -1), 1];
   const rowSpec = { output: [rows], loopMaxIterations: D };
   const meanKey = `layerNorm.mean:${rows}x${D}`;
@@ -110,19 +114,24 @@ export function layerNorm(x: GpuArray, weight: GpuArray, bias: GpuArray, eps: nu
   const rstdKey = `layerNorm.rstd:${rows}x${D}:${eps}`;
   const rstd = device.run(rstdKey, device.kernel(rstdKey, { source: rowRstdKernel, ...rowSpec, constants: { D, eps } }), statsShape, [x, mean]);
   const yKey = `layerNorm.y:${rows}x${D}`;
-  const y = device.run(yKey, device.kernel(yKey, { source: normalizeKernel, output: [D, rows], constants: { D } }), x.shape, [x, mean, rstd, weight, bias]);
+  const y = device.run(yKey, device.kernel(yKey, { source: normalizeKernel, output: [D, rows], constants: { D } }), x.shape, [x, mean, rstd, w, b]);
+  if (w !== weight) w.dispose();
+  if (b !== bias) b.dispose();
   return { y, mean, rstd };
 }
 
 export interface LayerNormBackward {
   dx: GpuArray;
-  dweight: GpuArray;
+  /** null when the forward had no weight */
+  dweight: GpuArray | null;
   dbias: GpuArray;
 }
 
-/** Gradients of layerNorm given dL/dy (`g`), the input and the mean/rstd its forward saved. */
-export function layerNormBackward(g: GpuArray, x: GpuArray, weight: GpuArray, mean: GpuArray, rstd: GpuArray): LayerNormBackward {
-  const { D, rows } = rowsOf(x, weight, weight, 'layerNormBackward');
+/** Gradients of layerNorm given dL/dy (`g`), the input, the weight (or null) and the mean/rstd its forward saved. */
+export function layerNormBackward(g: GpuArray, x: GpuArray, weight: GpuArray | null, mean: GpuArray, rstd: GpuArray): LayerNormBackward {
+  const D = x.shape[x.shape.length - 1] ?? 1;
+  const w = weight ?? x.device.upload(new Float32Array(D).fill(1), [D]);
+  const { rows } = rowsOf(x, w, w, 'layerNormBackward');
   if (g.shape.join(',') !== x.shape.join(',')) {
     throw new Error(`layerNormBackward: gradient [${g.shape.join(',')}] and input [${x.shape.join(',')}] differ`);
   }
@@ -130,16 +139,17 @@ export function layerNormBackward(g: GpuArray, x: GpuArray, weight: GpuArray, me
   const statsShape = [...x.shape.slice(0, -1), 1];
   const rowSpec = { output: [rows], constants: { D }, loopMaxIterations: D };
   const gwKey = `layerNorm.meanGw:${rows}x${D}`;
-  const meanGw = device.run(gwKey, device.kernel(gwKey, { source: rowMeanGwKernel, ...rowSpec }), statsShape, [g, weight]);
+  const meanGw = device.run(gwKey, device.kernel(gwKey, { source: rowMeanGwKernel, ...rowSpec }), statsShape, [g, w]);
   const gwxKey = `layerNorm.meanGwXhat:${rows}x${D}`;
-  const meanGwXhat = device.run(gwxKey, device.kernel(gwxKey, { source: rowMeanGwXhatKernel, ...rowSpec }), statsShape, [g, weight, x, mean, rstd]);
+  const meanGwXhat = device.run(gwxKey, device.kernel(gwxKey, { source: rowMeanGwXhatKernel, ...rowSpec }), statsShape, [g, w, x, mean, rstd]);
   const dxKey = `layerNorm.dx:${rows}x${D}`;
-  const dx = device.run(dxKey, device.kernel(dxKey, { source: inputGradKernel, output: [D, rows], constants: { D } }), x.shape, [g, weight, x, mean, rstd, meanGw, meanGwXhat]);
+  const dx = device.run(dxKey, device.kernel(dxKey, { source: inputGradKernel, output: [D, rows], constants: { D } }), x.shape, [g, w, x, mean, rstd, meanGw, meanGwXhat]);
   const dwKey = `layerNorm.dweight:${rows}x${D}`;
-  const dweight = device.run(dwKey, device.kernel(dwKey, { source: weightGradKernel, output: [D], constants: { rows, D }, loopMaxIterations: rows }), [D], [g, x, mean, rstd]);
+  const dweight = weight === null ? null : device.run(dwKey, device.kernel(dwKey, { source: weightGradKernel, output: [D], constants: { rows, D }, loopMaxIterations: rows }), [D], [g, x, mean, rstd]);
   const dbias = sumLeadingDims(g);
   meanGw.dispose();
   meanGwXhat.dispose();
+  if (w !== weight) w.dispose();
   return { dx, dweight, dbias };
 }
 

@@ -8,7 +8,7 @@ import { type GpuArray } from './device.js';
 
 // round half to even, as torch.round does: Math.round(-2.5) is -2 and Math.round(2.5) is 3,
 // torch.round gives -2 and 2. Defined here, beside its kernels: gpu.js translates it from source.
-function roundHalfEven(v: number): number {
+export function roundHalfEven(v: number): number {
   const below = Math.floor(v);
   const fraction = v - below;
   if (fraction > 0.5) return below + 1;
@@ -26,7 +26,6 @@ interface TotalConstants {
   count: number;
 }
 type RowThis = { thread: { x: number }; constants: RowConstants };
-type ElementThis = { thread: { x: number; y: number }; constants: RowConstants };
 
 function rowAbsSumKernel(this: RowThis, w: Float32Array): number {
   const base = this.thread.x * this.constants.D;
@@ -50,24 +49,26 @@ function ternaryCodesKernel(this: { thread: { x: number } }, w: Float32Array, ga
   return Math.min(Math.max(roundHalfEven(w[this.thread.x]! / gamma[0]!), -1), 1);
 }
 
-function ternaryFakeQuantKernel(this: { thread: { x: number } }, w: Float32Array, gamma: Float32Array): number {
-  const g = gamma[0]!;
-  return Math.min(Math.max(roundHalfEven(w[this.thread.x]! / g), -1), 1) * g;
-}
-
-function actScaleKernel(this: RowThis, x: Float32Array): number {
+// per group of D consecutive values: s = qmax / max(max|x|, eps)
+function absmaxScaleKernel(this: { thread: { x: number }; constants: { D: number; qmax: number; eps: number } }, x: Float32Array): number {
   const base = this.thread.x * this.constants.D;
   let absmax = 0;
   for (let i = 0; i < this.constants.D; i++) {
     absmax = Math.max(absmax, Math.abs(x[base + i]!));
   }
-  return 127 / Math.max(absmax, 0.00001);
+  return this.constants.qmax / Math.max(absmax, this.constants.eps);
 }
 
-function actFakeQuantKernel(this: ElementThis, x: Float32Array, scale: Float32Array): number {
+function absmaxFakeQuantKernel(this: { thread: { x: number; y: number }; constants: { D: number; qmax: number } }, x: Float32Array, scale: Float32Array): number {
   const s = scale[this.thread.y]!;
-  const code = Math.min(Math.max(roundHalfEven(x[this.thread.y * this.constants.D + this.thread.x]! * s), -128), 127);
+  const code = Math.min(Math.max(roundHalfEven(x[this.thread.y * this.constants.D + this.thread.x]! * s), -this.constants.qmax - 1), this.constants.qmax);
   return code / s;
+}
+
+// per group of D consecutive values with its own scale: clip(roundHalfEven(x / s), -1, 1) * s
+function ternaryGroupKernel(this: { thread: { x: number; y: number }; constants: { D: number } }, x: Float32Array, scale: Float32Array): number {
+  const s = scale[this.thread.y]!;
+  return Math.min(Math.max(roundHalfEven(x[this.thread.y * this.constants.D + this.thread.x]! / s), -1), 1) * s;
 }
 
 /** gamma = max(mean(|W|), 1e-5) over the whole tensor, as a [1] array. */
@@ -93,26 +94,45 @@ export function ternaryCodes(w: GpuArray, gamma: GpuArray): GpuArray {
 /** The absmean-quantized weights Wq = Wt * gamma (what a BitLinear forward multiplies by), and gamma. */
 export function absmeanTernary(w: GpuArray): { wq: GpuArray; gamma: GpuArray } {
   const gamma = absmeanScale(w);
-  const key = `ternaryFakeQuant:${w.size}`;
-  const kernel = w.device.kernel(key, { source: ternaryFakeQuantKernel, output: [w.size], functions: [roundHalfEven] });
-  return { wq: w.device.run(key, kernel, w.shape, [w, gamma]), gamma };
+  return { wq: ternaryQuantize(w, gamma, w.size), gamma };
 }
 
-/** Per-token scale s = 127 / max(max|x|, 1e-5) over the last dim: [..., D] -> [..., 1]. */
-export function actScale(x: GpuArray): GpuArray {
-  const D = x.shape[x.shape.length - 1] ?? 1;
-  const rows = x.size / D;
-  const key = `actScale:${rows}x${D}`;
-  const kernel = x.device.kernel(key, { source: actScaleKernel, output: [rows], constants: { D }, loopMaxIterations: D });
-  return x.device.run(key, kernel, [...x.shape.slice(0, -1), 1], [x]);
+/**
+ * Symmetric absmax fake quantization per group of `groupSize` consecutive values (the last dim:
+ * per token; the size: per tensor): s = qmax / max(max|x|, eps),
+ * q = clip(roundHalfEven(x * s), -qmax - 1, qmax) / s. Returns q and the scales, [groups].
+ */
+export function absmaxQuantize(x: GpuArray, groupSize: number, qmax: number, eps: number): { q: GpuArray; scale: GpuArray } {
+  const groups = groupsOf(x, groupSize, 'absmaxQuantize');
+  const device = x.device;
+  // qmax and eps are baked in: one compile per (shape, qmax, eps), and a model uses one or two
+  const scaleKey = `absmaxQuantize.scale:${groups}x${groupSize}:${qmax}:${eps}`;
+  const scaleKernel = device.kernel(scaleKey, { source: absmaxScaleKernel, output: [groups], constants: { D: groupSize, qmax, eps }, loopMaxIterations: groupSize });
+  const scale = device.run(scaleKey, scaleKernel, [groups], [x]);
+  const key = `absmaxQuantize:${groups}x${groupSize}:${qmax}`;
+  const kernel = device.kernel(key, { source: absmaxFakeQuantKernel, output: [groupSize, groups], constants: { D: groupSize, qmax }, functions: [roundHalfEven] });
+  return { q: device.run(key, kernel, x.shape, [x, scale]), scale };
 }
 
-/** Per-token absmax int8 fake quantization: xq = clip(roundHalfEven(x * s), -128, 127) / s, and s. */
+/** Ternary fake quantization with a given scale per group of `groupSize` values: clip(roundHalfEven(x / s), -1, 1) * s. */
+export function ternaryQuantize(x: GpuArray, scale: GpuArray, groupSize: number): GpuArray {
+  const groups = groupsOf(x, groupSize, 'ternaryQuantize');
+  if (scale.size !== groups) throw new Error(`ternaryQuantize: [${x.shape.join(',')}] in groups of ${groupSize} needs ${groups} scales, got [${scale.shape.join(',')}]`);
+  const key = `ternaryQuantize:${groups}x${groupSize}`;
+  const kernel = x.device.kernel(key, { source: ternaryGroupKernel, output: [groupSize, groups], constants: { D: groupSize }, functions: [roundHalfEven] });
+  return x.device.run(key, kernel, x.shape, [x, scale]);
+}
+
+/** Per-token absmax int8 fake quantization (BITNET.md): absmaxQuantize over the last dim with qmax 127, eps 1e-5. */
 export function actQuantInt8(x: GpuArray): { xq: GpuArray; scale: GpuArray } {
   const D = x.shape[x.shape.length - 1] ?? 1;
-  const rows = x.size / D;
-  const scale = actScale(x);
-  const key = `actQuantInt8:${rows}x${D}`;
-  const kernel = x.device.kernel(key, { source: actFakeQuantKernel, output: [D, rows], constants: { D }, functions: [roundHalfEven] });
-  return { xq: x.device.run(key, kernel, x.shape, [x, scale]), scale };
+  const { q, scale } = absmaxQuantize(x, D, 127, 1e-5);
+  return { xq: q, scale };
+}
+
+function groupsOf(x: GpuArray, groupSize: number, op: string): number {
+  if (!Number.isInteger(groupSize) || groupSize < 1 || x.size % groupSize !== 0) {
+    throw new Error(`${op}: groups of ${groupSize} do not tile [${x.shape.join(',')}] (${x.size} values)`);
+  }
+  return x.size / groupSize;
 }

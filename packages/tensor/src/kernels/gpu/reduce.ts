@@ -1,7 +1,6 @@
 // Reductions on the device: along the last dim (one thread per row, a loop
 // over the row) and over all leading dims (one thread per column, a loop
-// down the column, as bias and LayerNorm weight gradients need), and
-// softmax over the last dim built from them.
+// down the column, as bias and LayerNorm weight gradients need).
 import { type GpuArray } from './device.js';
 import { unary } from './elementwise.js';
 
@@ -32,6 +31,15 @@ function rowMaxKernel(this: RowThis, x: Float32Array): number {
   return best;
 }
 
+function rowMinKernel(this: RowThis, x: Float32Array): number {
+  const base = this.thread.x * this.constants.D;
+  let best = x[base]!;
+  for (let i = 1; i < this.constants.D; i++) {
+    best = Math.min(best, x[base + i]!);
+  }
+  return best;
+}
+
 function columnSumKernel(this: { thread: { x: number }; constants: ColumnConstants }, x: Float32Array): number {
   let sum = 0;
   for (let row = 0; row < this.constants.rows; row++) {
@@ -50,6 +58,11 @@ export function maxLastDim(x: GpuArray): GpuArray {
   return rowReduce('maxLastDim', rowMaxKernel, x);
 }
 
+/** [..., D] -> [..., 1]: min over the last dim. */
+export function minLastDim(x: GpuArray): GpuArray {
+  return rowReduce('minLastDim', rowMinKernel, x);
+}
+
 /** [..., D] -> [D]: sum over every leading dim (the gradient of a broadcast bias). */
 export function sumLeadingDims(x: GpuArray): GpuArray {
   const D = lastDim(x, 'sumLeadingDims');
@@ -65,39 +78,6 @@ function rowReduce(name: string, source: (this: RowThis, x: Float32Array) => num
   const key = `${name}:${rows}x${D}`;
   const kernel = x.device.kernel(key, { source, output: [rows], constants: { D }, loopMaxIterations: D });
   return x.device.run(key, kernel, [...x.shape.slice(0, -1), 1], [x]);
-}
-
-// softmax over the last dim, in three passes so exp never overflows:
-// m = max(x), s = sum(exp(x - m)), y = exp(x - m) / s.
-type SoftmaxThis = { thread: { x: number; y: number }; constants: RowConstants };
-
-function sumExpKernel(this: RowThis, x: Float32Array, rowMax: Float32Array): number {
-  const base = this.thread.x * this.constants.D;
-  const m = rowMax[this.thread.x]!;
-  let sum = 0;
-  for (let i = 0; i < this.constants.D; i++) {
-    sum += Math.exp(x[base + i]! - m);
-  }
-  return sum;
-}
-
-function softmaxKernel(this: SoftmaxThis, x: Float32Array, rowMax: Float32Array, rowSumExp: Float32Array): number {
-  const row = this.thread.y;
-  return Math.exp(x[row * this.constants.D + this.thread.x]! - rowMax[row]!) / rowSumExp[row]!;
-}
-
-/** Softmax over the last dim, same shape out. */
-export function softmax(x: GpuArray): GpuArray {
-  const D = lastDim(x, 'softmax');
-  const rows = x.size / D;
-  const rowMax = maxLastDim(x);
-  const sumKey = `softmax.sumExp:${rows}x${D}`;
-  const sumExp = x.device.run(sumKey, x.device.kernel(sumKey, { source: sumExpKernel, output: [rows], constants: { D }, loopMaxIterations: D }), rowMax.shape, [x, rowMax]);
-  const key = `softmax:${rows}x${D}`;
-  const y = x.device.run(key, x.device.kernel(key, { source: softmaxKernel, output: [D, rows], constants: { D } }), x.shape, [x, rowMax, sumExp]);
-  rowMax.dispose();
-  sumExp.dispose();
-  return y;
 }
 
 /** Mean over the last dim: [..., D] -> [..., 1]. */
