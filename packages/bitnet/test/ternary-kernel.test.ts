@@ -228,23 +228,22 @@ describe('wasm-builder', () => {
 
 describe('toRowBlocks', () => {
   it('interleaves byte columns of 16 rows and pads with zero weights (0x55)', () => {
-    // 17 rows x 5 inputs: 2 bytes per row -> 2 columns (already a multiple of 2), 2 blocks
-    const packed = Uint8Array.from({ length: 17 * 2 }, (_, i) => i);
-    const { blocks, columns } = toRowBlocks(packed, 17, 5);
-    expect(columns).toBe(2);
-    expect(blocks.length).toBe(2 * 16 * 2);
-    // block 0, column 0: byte 0 of rows 0..15; column 1: byte 1 of rows 0..15
-    expect(Array.from(blocks.subarray(0, 16))).toEqual(Array.from({ length: 16 }, (_, r) => 2 * r));
-    expect(Array.from(blocks.subarray(16, 32))).toEqual(Array.from({ length: 16 }, (_, r) => 2 * r + 1));
+    // 17 rows x 13 inputs: 4 bytes per row -> 4 columns (already a multiple of 4), 2 blocks
+    const packed = Uint8Array.from({ length: 17 * 4 }, (_, i) => i);
+    const { blocks, columns } = toRowBlocks(packed, 17, 13);
+    expect(columns).toBe(4);
+    expect(blocks.length).toBe(2 * 16 * 4);
+    // block 0, column c: byte c of rows 0..15
+    for (let c = 0; c < 4; c++) {
+      expect(Array.from(blocks.subarray(16 * c, 16 * c + 16))).toEqual(Array.from({ length: 16 }, (_, r) => 4 * r + c));
+    }
     // block 1 holds row 16, then 15 padding rows
-    expect(blocks[32]).toBe(32);
-    expect(blocks[48]).toBe(33);
-    expect(Array.from(blocks.subarray(33, 48))).toEqual(new Array(15).fill(0x55));
-    // 1 input: 1 byte per row, padded to 2 columns
-    const one = toRowBlocks(Uint8Array.of(0x56), 1, 1);
-    expect(one.columns).toBe(2);
-    expect(one.blocks[0]).toBe(0x56);
-    expect(one.blocks[16]).toBe(0x55);
+    expect([blocks[64], blocks[80], blocks[96], blocks[112]]).toEqual([64, 65, 66, 67]);
+    expect(Array.from(blocks.subarray(65, 80))).toEqual(new Array(15).fill(0x55));
+    // 5 inputs: 2 bytes per row, padded to 4 columns
+    const short = toRowBlocks(Uint8Array.of(0x56, 0x57), 1, 5);
+    expect(short.columns).toBe(4);
+    expect([short.blocks[0], short.blocks[16], short.blocks[32], short.blocks[48]]).toEqual([0x56, 0x57, 0x55, 0x55]);
   });
 });
 
@@ -313,6 +312,52 @@ describe('TernaryMatmulI2Wasm', () => {
     const out = new Float32Array(1);
     new TernaryMatmulI2Wasm(Uint8Array.of(0xff), 1, 4).matmul(Int8Array.of(5, 6, 7, 8), 1, Float32Array.of(1), Float32Array.of(1), null, out);
     expect(out[0]).toBe(0);
+  });
+
+  it('linear() quantizes exactly like quantizeActivationsInt8, then multiplies', () => {
+    const next = rng(4000);
+    for (const [tokens, inF, outF] of [[1, 1, 1], [3, 13, 17], [70, 50, 9], [2, 333, 40]] as const) {
+      const x = Float32Array.from({ length: tokens * inF }, () => (next() - 0.5) * 10 ** (3 * next() - 1));
+      if (tokens > 1) x.fill(0, 0, inF); // an all-zero token: s = 127 / 1e-5
+      const codes = Int8Array.from({ length: outF * inF }, () => Math.floor(next() * 3) - 1);
+      const gamma = Float32Array.from({ length: outF }, () => next());
+      const bias = Float32Array.from({ length: outF }, () => next() - 0.5);
+      const kernel = new TernaryMatmulI2Wasm(packI2(codes, outF, inF), outF, inF);
+      // reference: the TypeScript quantizer, then the same kernel on int8 codes
+      const xq = new Int8Array(x.length);
+      const s = new Float32Array(tokens);
+      quantizeActivationsInt8(x, tokens, inF, xq, s);
+      const want = new Float32Array(tokens * outF);
+      kernel.matmul(xq, tokens, gamma, s, bias, want);
+      const got = new Float32Array(tokens * outF);
+      const gotScale = new Float32Array(tokens);
+      kernel.linear(x, tokens, gamma, bias, got, gotScale);
+      expect(gotScale).toEqual(s);
+      expect(got).toEqual(want);
+    }
+  });
+
+  it('linear() rounds ties to even, like the hand-worked quantizer example', () => {
+    // W = identity (4 x 4), gamma = 1: y = code / s, so y * s gives the codes back
+    const identity = Int8Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? 1 : 0));
+    const kernel = new TernaryMatmulI2Wasm(packI2(identity, 4, 4), 4, 4);
+    const x = Float32Array.from([0.5, -1, 0.25, 2, 127, 0.5, 1.5, -2.5, 0, 0, 0, 0]);
+    const y = new Float32Array(12);
+    const s = new Float32Array(3);
+    kernel.linear(x, 3, Float32Array.of(1), null, y, s);
+    expect(Array.from(s)).toEqual([63.5, 1, Math.fround(127 / Math.fround(1e-5))]);
+    expect(Array.from(y, (v, i) => Math.round(v * s[Math.floor(i / 4)]!))).toEqual([32, -64, 16, 127, 127, 0, 2, -2, 0, 0, 0, 0]);
+  });
+
+  it('linear() rejects non-finite activations, naming the token', () => {
+    const kernel = new TernaryMatmulI2Wasm(new Uint8Array(2).fill(0x55), 1, 5);
+    const x = new Float32Array(10);
+    x[7] = Infinity;
+    expect(() => kernel.linear(x, 2, Float32Array.of(1), null, new Float32Array(2))).toThrow(
+      'TernaryMatmulI2Wasm.linear: token 1 holds a non-finite value',
+    );
+    x[7] = NaN;
+    expect(() => kernel.linear(x, 2, Float32Array.of(1), null, new Float32Array(2))).toThrow('token 1 holds a non-finite value');
   });
 
   it('checks its arguments and names the wrong one', () => {

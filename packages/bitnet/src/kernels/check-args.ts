@@ -1,7 +1,7 @@
 // Argument checks shared by the packed ternary matmuls, so every kernel fails the same clear way.
 
 export interface TernaryMatmulArgs {
-  x: Int8Array;
+  x: Int8Array | Float32Array;
   tokens: number;
   inFeatures: number;
   packedLength: number;

@@ -25,12 +25,13 @@
 //
 // Layout in the module's memory (one memory per prepared weight matrix, see TernaryMatmulI2Wasm):
 //   weights  row blocks of 16 rows: for each block, for each byte column k, 16 bytes = byte k of
-//            rows 16b..16b+15. Rows pad to a multiple of 16, columns to a multiple of 2, with 0x55
+//            rows 16b..16b+15. Rows pad to a multiple of 16, columns to a multiple of 4, with 0x55
 //            (zero weights); padded inputs are 0 too, so padding adds nothing.
 //   tables   per byte column k, 64 bytes: the l-table and the h-table of the low nibble's pair,
 //            then the same for the high nibble's pair.
 //   split    the current token's l row and h row.
 //   x        a chunk of tokens, int8, rows padded to 4 * columns bytes with zeros.
+//   xf       the same chunk as float32, when the kernel quantizes (linear()).
 //   out      float32 rows of the padded output width.
 
 import { ModuleBuilder, type FunctionBody } from './wasm-builder.js';
@@ -41,6 +42,9 @@ import { packedRowBytes } from '../packing.js';
 export const ROWS_PER_BLOCK = 16;
 /** Byte columns summed in int8 lanes before widening to int16: 2 * 2 pairs * 16 = 64 < 127. */
 const COLUMNS_PER_STEP = 2;
+/** Columns pad to a multiple of 4, so a token's row (4 inputs a column) is whole 16-byte vectors
+ *  for the quantizer and the input split; 4 is also a multiple of COLUMNS_PER_STEP. */
+const COLUMN_MULTIPLE = 4;
 /** Byte columns summed in int16 lanes before widening to int32: 62 * 512 = 31744 < 32767. */
 const COLUMNS_PER_WIDEN = 62;
 /** Tokens per call into WebAssembly: bounds the memory used for x and out. */
@@ -204,7 +208,55 @@ export function buildTernaryModule(options: TernaryModuleOptions): Uint8Array<Ar
     });
     f.inc(t, 1);
   });
+  emitQuantize(m);
   return m.build();
+}
+
+/**
+ * Emits `quantize(tokens, rowFloats, xfPtr, xPtr, actPtr)`: quantizeActivationsInt8 for rows of
+ * `rowFloats` float32 (a multiple of 16, zero padded) at xfPtr, int8 codes to xPtr (same row
+ * length), s per token to actPtr. The float32 steps are those of the TypeScript version
+ * (f32 division and product, f32x4.nearest = round half to even), so the codes are identical.
+ * A non-finite input makes s NaN or 0, which the caller checks.
+ */
+function emitQuantize(m: ModuleBuilder): void {
+  const f = m.addFunction('quantize', ['i32', 'i32', 'i32', 'i32', 'i32']);
+  const [tokens, rowFloats, xfPtr, xPtr, actPtr] = [0, 1, 2, 3, 4];
+  const t = f.local('i32'), i = f.local('i32'), rp = f.local('i32'), qp = f.local('i32');
+  const mx = f.local('v128'), sv = f.local('v128'), absmax = f.local('f32');
+  const loop = (index: number, limit: number, step: number, body: () => void): void => {
+    f.i32(0).set(index).block().loop();
+    f.get(index).get(limit).op('i32.ge_u').brIf(1);
+    body();
+    f.inc(index, step).br(0).end().end();
+  };
+  loop(t, tokens, 1, () => {
+    f.get(xfPtr).get(t).get(rowFloats).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(rp);
+    f.get(xPtr).get(t).get(rowFloats).op('i32.mul').op('i32.add').set(qp);
+    // absmax: four running lane maxima, then the max of the lanes (f32 max propagates NaN)
+    f.v128(new Array<number>(16).fill(0)).set(mx);
+    loop(i, rowFloats, 4, () => {
+      f.get(mx).get(rp).get(i).i32(2).op('i32.shl').op('i32.add').mem('v128.load').op('f32x4.abs').op('f32x4.max').set(mx);
+    });
+    f.get(mx).f32x4ExtractLane(0).get(mx).f32x4ExtractLane(1).op('f32.max');
+    f.get(mx).f32x4ExtractLane(2).get(mx).f32x4ExtractLane(3).op('f32.max').op('f32.max').set(absmax);
+    // s = 127 / max(absmax, 1e-5)
+    f.get(actPtr).get(t).i32(2).op('i32.shl').op('i32.add');
+    f.f32(127).get(absmax).f32(1e-5).op('f32.max').op('f32.div').mem('f32.store');
+    f.get(actPtr).get(t).i32(2).op('i32.shl').op('i32.add').mem('v128.load32_splat').set(sv);
+    // 16 codes at a time: round(x * s) to int32, then saturating narrows to int16 and int8
+    loop(i, rowFloats, 16, () => {
+      f.get(qp).get(i).op('i32.add');
+      for (let half = 0; half < 2; half++) {
+        for (let quarter = 0; quarter < 2; quarter++) {
+          f.get(rp).get(i).i32(2).op('i32.shl').op('i32.add').mem('v128.load', 32 * half + 16 * quarter);
+          f.get(sv).op('f32x4.mul').op('f32x4.nearest').op('i32x4.trunc_sat_f32x4_s');
+        }
+        f.op('i16x8.narrow_i32x4_s');
+      }
+      f.op('i8x16.narrow_i16x8_s').mem('v128.store');
+    });
+  });
 }
 
 let hasSimd: boolean | undefined;
@@ -254,11 +306,11 @@ const align16 = (n: number): number => (n + 15) & ~15;
 /**
  * Reorders i2-packed rows (packing.ts) into the kernel's row-block layout: blocks of 16 rows, and
  * in a block byte column by byte column, 16 bytes each. Rows pad to a multiple of 16 and columns
- * to a multiple of 2 with 0x55 (four zero weights). Only bytes move; no code changes.
+ * to a multiple of 4 with 0x55 (four zero weights). Only bytes move; no code changes.
  */
 export function toRowBlocks(packed: Uint8Array, outFeatures: number, inFeatures: number): { blocks: Uint8Array; columns: number } {
   const rowBytes = packedRowBytes('i2', inFeatures);
-  const columns = Math.ceil(rowBytes / COLUMNS_PER_STEP) * COLUMNS_PER_STEP;
+  const columns = Math.ceil(rowBytes / COLUMN_MULTIPLE) * COLUMN_MULTIPLE;
   const blockCount = Math.ceil(outFeatures / ROWS_PER_BLOCK);
   const blocks = new Uint8Array(blockCount * ROWS_PER_BLOCK * columns).fill(0x55);
   for (let o = 0; o < outFeatures; o++) {
@@ -274,6 +326,7 @@ export function toRowBlocks(packed: Uint8Array, outFeatures: number, inFeatures:
  *
  *   const kernel = new TernaryMatmulI2Wasm(packI2(codes, out, in), out, in);
  *   kernel.matmul(xInt8, tokens, weightScale, actScale, bias, y); // = ternaryMatmulI2(...)
+ *   kernel.linear(xFloat, tokens, weightScale, bias, y);          // quantize x, then the same
  */
 export class TernaryMatmulI2Wasm {
   /** Bytes of packed weights the kernel reads per token (padding included). */
@@ -282,9 +335,10 @@ export class TernaryMatmulI2Wasm {
   private readonly blockCount: number;
   private readonly outPad: number;
   private readonly memory: WebAssembly.Memory;
-  private readonly run: (...args: number[]) => void;
+  private readonly runMatmul: (...args: number[]) => void;
+  private readonly runQuantize: (...args: number[]) => void;
   private readonly packedRowBytes: number;
-  // byte offsets in memory
+  // byte offsets of the regions in memory
   private readonly scalePtr: number;
   private readonly biasPtr: number;
   private readonly actPtr: number;
@@ -292,6 +346,7 @@ export class TernaryMatmulI2Wasm {
   private readonly splitPtr: number;
   private readonly tablePtr: number;
   private readonly xPtr: number;
+  private readonly xfPtr: number;
   private readonly outPtr: number;
   private readonly wPtr: number;
 
@@ -317,6 +372,7 @@ export class TernaryMatmulI2Wasm {
     this.outPad = this.blockCount * ROWS_PER_BLOCK;
     this.weightBytes = blocks.length;
     // memory map, every region 16-byte aligned
+    const rowInputs = 4 * columns; // padded inputs per token
     let at = 0;
     const take = (bytes: number): number => {
       const start = at;
@@ -327,25 +383,63 @@ export class TernaryMatmulI2Wasm {
     this.biasPtr = take(4 * this.outPad);
     this.actPtr = take(4 * TOKENS_PER_CHUNK);
     this.yPtr = take(64);
-    this.splitPtr = take(2 * align16(4 * columns) + 16);
+    this.splitPtr = take(2 * rowInputs + 16);
     this.tablePtr = take(64 * columns);
-    this.xPtr = take(TOKENS_PER_CHUNK * 4 * columns);
+    this.xPtr = take(TOKENS_PER_CHUNK * rowInputs + 16); // + 16: the split reads a vector past a row
+    this.xfPtr = take(TOKENS_PER_CHUNK * rowInputs * 4);
     this.outPtr = take(TOKENS_PER_CHUNK * 4 * this.outPad);
     this.wPtr = take(blocks.length);
     this.memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(at / 65536)) });
     new Uint8Array(this.memory.buffer, this.wPtr, blocks.length).set(blocks);
-    const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
-    this.run = instance.exports['matmul'] as (...args: number[]) => void;
+    const { exports } = new WebAssembly.Instance(module, { env: { memory: this.memory } });
+    this.runMatmul = exports['matmul'] as (...args: number[]) => void;
+    this.runQuantize = exports['quantize'] as (...args: number[]) => void;
   }
 
   /** y[t, o] = (sum_i x[t, i] * W[o, i]) * (weightScale[o or 0] / actScale[t]) + bias[o]. */
   matmul(x: Int8Array, tokens: number, weightScale: Float32Array, actScale: Float32Array, bias: Float32Array | null, out: Float32Array): void {
-    const { inFeatures, outFeatures, columns, outPad } = this;
-    checkTernaryMatmulArgs(
-      'TernaryMatmulI2Wasm.matmul',
-      { x, tokens, inFeatures, packedLength: outFeatures * this.packedRowBytes, outFeatures, weightScale, actScale, bias, out },
-      this.packedRowBytes,
-    );
+    this.check('TernaryMatmulI2Wasm.matmul', x, tokens, weightScale, actScale, bias, out);
+    const { inFeatures, columns } = this;
+    const codes = new Int8Array(this.memory.buffer, this.xPtr, TOKENS_PER_CHUNK * 4 * columns);
+    const act = new Float32Array(this.memory.buffer, this.actPtr, TOKENS_PER_CHUNK);
+    this.run(tokens, weightScale, bias, out, (t0, n) => {
+      copyRows(x, t0, n, inFeatures, codes, 4 * columns);
+      act.set(actScale.subarray(t0, t0 + n));
+    });
+  }
+
+  /**
+   * BitLinear's inference forward from float activations: quantizes x per token exactly as
+   * quantizeActivationsInt8 does (in WebAssembly), then y = matmul(xInt8, ...). `actScaleOut`,
+   * if given, receives s for each token.
+   */
+  linear(x: Float32Array, tokens: number, weightScale: Float32Array, bias: Float32Array | null, out: Float32Array, actScaleOut?: Float32Array): void {
+    const scales = actScaleOut ?? new Float32Array(tokens);
+    this.check('TernaryMatmulI2Wasm.linear', x, tokens, weightScale, scales, bias, out);
+    const { inFeatures, columns } = this;
+    const rowInputs = 4 * columns;
+    const floats = new Float32Array(this.memory.buffer, this.xfPtr, TOKENS_PER_CHUNK * rowInputs);
+    const act = new Float32Array(this.memory.buffer, this.actPtr, TOKENS_PER_CHUNK);
+    this.run(tokens, weightScale, bias, out, (t0, n) => {
+      copyRows(x, t0, n, inFeatures, floats, rowInputs);
+      this.runQuantize(n, rowInputs, this.xfPtr, this.xPtr, this.actPtr);
+      for (let t = 0; t < n; t++) {
+        const s = act[t]!;
+        // s is 0 for an infinite input and NaN for a NaN; a finite row always gives 0 < s < inf
+        if (!(s > 0 && s < Infinity)) throw new Error(`TernaryMatmulI2Wasm.linear: token ${t0 + t} holds a non-finite value`);
+      }
+      scales.set(act.subarray(0, n), t0);
+    });
+  }
+
+  private check(fn: string, x: Int8Array | Float32Array, tokens: number, weightScale: Float32Array, actScale: Float32Array, bias: Float32Array | null, out: Float32Array): void {
+    const { inFeatures, outFeatures } = this;
+    checkTernaryMatmulArgs(fn, { x, tokens, inFeatures, packedLength: outFeatures * this.packedRowBytes, outFeatures, weightScale, actScale, bias, out }, this.packedRowBytes);
+  }
+
+  /** Runs the kernel over chunks of tokens; `fill(t0, n)` puts tokens t0..t0+n-1 into memory. */
+  private run(tokens: number, weightScale: Float32Array, bias: Float32Array | null, out: Float32Array, fill: (t0: number, n: number) => void): void {
+    const { outFeatures, columns, outPad } = this;
     if (tokens === 0 || outFeatures === 0) return;
     const buffer = this.memory.buffer;
     const scales = new Float32Array(buffer, this.scalePtr, outPad);
@@ -354,23 +448,31 @@ export class TernaryMatmulI2Wasm {
     const biases = new Float32Array(buffer, this.biasPtr, outPad);
     if (bias === null) biases.fill(0);
     else biases.set(bias);
-    const xIn = new Int8Array(buffer, this.xPtr, TOKENS_PER_CHUNK * 4 * columns);
-    const act = new Float32Array(buffer, this.actPtr, TOKENS_PER_CHUNK);
     const result = new Float32Array(buffer, this.outPtr, TOKENS_PER_CHUNK * outPad);
-    const rowStride = 4 * columns; // padded input bytes per token; the padding stays 0
     const blocksPerPass = Math.max(1, Math.floor(WEIGHT_BYTES_PER_PASS / (ROWS_PER_BLOCK * columns)));
     for (let t0 = 0; t0 < tokens; t0 += TOKENS_PER_CHUNK) {
       const n = Math.min(TOKENS_PER_CHUNK, tokens - t0);
-      if (rowStride === inFeatures) xIn.set(x.subarray(t0 * inFeatures, (t0 + n) * inFeatures));
-      else for (let t = 0; t < n; t++) xIn.set(x.subarray((t0 + t) * inFeatures, (t0 + t + 1) * inFeatures), t * rowStride);
-      act.set(actScale.subarray(t0, t0 + n));
+      fill(t0, n);
       for (let first = 0; first < this.blockCount; first += blocksPerPass) {
         const count = Math.min(blocksPerPass, this.blockCount - first);
-        this.run(n, columns, first, count, this.xPtr, this.tablePtr, this.wPtr, this.outPtr, 4 * outPad,
+        this.runMatmul(n, columns, first, count, this.xPtr, this.tablePtr, this.wPtr, this.outPtr, 4 * outPad,
           this.scalePtr, this.biasPtr, this.actPtr, this.yPtr, this.splitPtr);
       }
-      if (outPad === outFeatures) out.set(result.subarray(0, n * outPad), t0 * outFeatures);
-      else for (let t = 0; t < n; t++) out.set(result.subarray(t * outPad, t * outPad + outFeatures), (t0 + t) * outFeatures);
+      copyRows(result, 0, n, outPad, out, outFeatures, t0);
     }
+  }
+}
+
+/** Copies rows [t0, t0 + n) of `from` (rows of fromLength) to rows toT0.. of `to` (rows of
+ *  toLength >= or <= fromLength: the shorter length is copied; the rest of each row is left). */
+function copyRows<T extends Int8Array | Float32Array>(from: T, t0: number, n: number, fromLength: number, to: T, toLength: number, toT0 = 0): void {
+  const length = Math.min(fromLength, toLength);
+  if (fromLength === toLength) {
+    to.set(from.subarray(t0 * fromLength, (t0 + n) * fromLength) as never, toT0 * toLength);
+    return;
+  }
+  for (let t = 0; t < n; t++) {
+    const src = (t0 + t) * fromLength;
+    to.set(from.subarray(src, src + length) as never, (toT0 + t) * toLength);
   }
 }

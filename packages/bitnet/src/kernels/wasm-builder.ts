@@ -25,13 +25,16 @@ const PLAIN = {
   'i16x8.add': [0xfd, 0x8e], 'i16x8.sub': [0xfd, 0x91], 'i16x8.mul': [0xfd, 0x95],
   'i32x4.extend_low_i16x8_s': [0xfd, 0xa7], 'i32x4.extend_high_i16x8_s': [0xfd, 0xa8],
   'i32x4.shl': [0xfd, 0xab], 'i32x4.add': [0xfd, 0xae],
+  'f32.div': [0x95], 'f32.max': [0x97],
+  'f32x4.abs': [0xfd, 0xe0], 'f32x4.max': [0xfd, 0xe9], 'f32x4.nearest': [0xfd, 0x6a],
+  'i32x4.trunc_sat_f32x4_s': [0xfd, 0xf8], 'i16x8.narrow_i32x4_s': [0xfd, 0x85],
   'f32x4.add': [0xfd, 0xe4], 'f32x4.mul': [0xfd, 0xe6], 'f32x4.div': [0xfd, 0xe7], 'f32x4.convert_i32x4_s': [0xfd, 0xfa],
 } as const satisfies Record<string, readonly number[]>;
 export type PlainOp = keyof typeof PLAIN;
 
 // Memory instructions: opcode bytes and the natural alignment (log2 bytes) written in the memarg.
 const MEMORY = {
-  'i32.load': [[0x28], 2], 'i32.load8_s': [[0x2c], 0], 'f32.load': [[0x2a], 2], 'i32.store': [[0x36], 2],
+  'i32.load': [[0x28], 2], 'i32.load8_s': [[0x2c], 0], 'f32.load': [[0x2a], 2], 'i32.store': [[0x36], 2], 'f32.store': [[0x38], 2],
   'v128.load': [[0xfd, 0x00], 4], 'v128.store': [[0xfd, 0x0b], 4],
   'v128.load8_splat': [[0xfd, 0x07], 0], 'v128.load32_splat': [[0xfd, 0x09], 2],
 } as const satisfies Record<string, readonly [readonly number[], number]>;
@@ -103,6 +106,15 @@ export class FunctionBody {
   set(local: number): this { this.code.push(0x21, ...uleb(local)); return this; }
   tee(local: number): this { this.code.push(0x22, ...uleb(local)); return this; }
   i32(value: number): this { this.code.push(0x41, ...sleb(value)); return this; }
+  f32(value: number): this {
+    const bytes = new Uint8Array(4);
+    new DataView(bytes.buffer).setFloat32(0, value, true); // wasm constants are little-endian
+    this.code.push(0x43, ...bytes);
+    return this;
+  }
+
+  /** f32x4.extract_lane with its lane index immediate. */
+  f32x4ExtractLane(lane: number): this { this.code.push(0xfd, ...uleb(0x1f), lane); return this; }
 
   /** v128.const from 16 bytes, or from 8 int16 lanes (`i16: true`). */
   v128(lanes: readonly number[], i16 = false): this {
