@@ -28,16 +28,16 @@ export function inEvalMode<T>(models: readonly Module[], fn: () => T): T {
   }
 }
 
-/** Every Linear of the tree with all the dotted names it is reachable by (a shared one has several). */
+/**
+ * Every Linear of the tree with all the dotted names it is reachable by (a shared one has
+ * several), in the order namedModules() lists them (depth first, children in registration order).
+ */
 export function linearNames(model: Module): Map<Linear, string[]> {
   const names = new Map<Linear, string[]>();
+  for (const [, m] of model.namedModules()) if (m instanceof Linear) names.set(m, []);
   for (const [prefix, parent] of model.namedModules()) {
     for (const [childName, child] of parent.namedChildren()) {
-      if (!(child instanceof Linear)) continue;
-      const name = prefix ? `${prefix}.${childName}` : childName;
-      const list = names.get(child);
-      if (list) list.push(name);
-      else names.set(child, [name]);
+      if (child instanceof Linear) names.get(child)!.push(prefix ? `${prefix}.${childName}` : childName);
     }
   }
   return names;
