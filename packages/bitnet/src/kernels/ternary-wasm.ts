@@ -349,6 +349,10 @@ export class TernaryMatmulI2Wasm {
   private readonly xfPtr: number;
   private readonly outPtr: number;
   private readonly wPtr: number;
+  // views of the regions JavaScript fills or reads (the memory never grows, so they stay valid)
+  private readonly view: {
+    scales: Float32Array; biases: Float32Array; act: Float32Array; codes: Int8Array; floats: Float32Array; result: Float32Array;
+  };
 
   /** `options` picks a kernel variant (tests and benchmarks); by default the best this engine runs. */
   constructor(packed: Uint8Array, readonly outFeatures: number, readonly inFeatures: number, options?: TernaryModuleOptions) {
@@ -390,7 +394,16 @@ export class TernaryMatmulI2Wasm {
     this.outPtr = take(TOKENS_PER_CHUNK * 4 * this.outPad);
     this.wPtr = take(blocks.length);
     this.memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(at / 65536)) });
-    new Uint8Array(this.memory.buffer, this.wPtr, blocks.length).set(blocks);
+    const buffer = this.memory.buffer;
+    new Uint8Array(buffer, this.wPtr, blocks.length).set(blocks);
+    this.view = {
+      scales: new Float32Array(buffer, this.scalePtr, this.outPad),
+      biases: new Float32Array(buffer, this.biasPtr, this.outPad),
+      act: new Float32Array(buffer, this.actPtr, TOKENS_PER_CHUNK),
+      codes: new Int8Array(buffer, this.xPtr, TOKENS_PER_CHUNK * rowInputs),
+      floats: new Float32Array(buffer, this.xfPtr, TOKENS_PER_CHUNK * rowInputs),
+      result: new Float32Array(buffer, this.outPtr, TOKENS_PER_CHUNK * this.outPad),
+    };
     const { exports } = new WebAssembly.Instance(module, { env: { memory: this.memory } });
     this.runMatmul = exports['matmul'] as (...args: number[]) => void;
     this.runQuantize = exports['quantize'] as (...args: number[]) => void;
@@ -400,8 +413,7 @@ export class TernaryMatmulI2Wasm {
   matmul(x: Int8Array, tokens: number, weightScale: Float32Array, actScale: Float32Array, bias: Float32Array | null, out: Float32Array): void {
     this.check('TernaryMatmulI2Wasm.matmul', x, tokens, weightScale, actScale, bias, out);
     const { inFeatures, columns } = this;
-    const codes = new Int8Array(this.memory.buffer, this.xPtr, TOKENS_PER_CHUNK * 4 * columns);
-    const act = new Float32Array(this.memory.buffer, this.actPtr, TOKENS_PER_CHUNK);
+    const { codes, act } = this.view;
     this.run(tokens, weightScale, bias, out, (t0, n) => {
       copyRows(x, t0, n, inFeatures, codes, 4 * columns);
       act.set(actScale.subarray(t0, t0 + n));
@@ -418,8 +430,7 @@ export class TernaryMatmulI2Wasm {
     this.check('TernaryMatmulI2Wasm.linear', x, tokens, weightScale, scales, bias, out);
     const { inFeatures, columns } = this;
     const rowInputs = 4 * columns;
-    const floats = new Float32Array(this.memory.buffer, this.xfPtr, TOKENS_PER_CHUNK * rowInputs);
-    const act = new Float32Array(this.memory.buffer, this.actPtr, TOKENS_PER_CHUNK);
+    const { floats, act } = this.view;
     this.run(tokens, weightScale, bias, out, (t0, n) => {
       copyRows(x, t0, n, inFeatures, floats, rowInputs);
       this.runQuantize(n, rowInputs, this.xfPtr, this.xPtr, this.actPtr);
@@ -441,14 +452,11 @@ export class TernaryMatmulI2Wasm {
   private run(tokens: number, weightScale: Float32Array, bias: Float32Array | null, out: Float32Array, fill: (t0: number, n: number) => void): void {
     const { outFeatures, columns, outPad } = this;
     if (tokens === 0 || outFeatures === 0) return;
-    const buffer = this.memory.buffer;
-    const scales = new Float32Array(buffer, this.scalePtr, outPad);
+    const { scales, biases, result } = this.view;
     if (weightScale.length === 1) scales.fill(weightScale[0]!);
     else scales.set(weightScale);
-    const biases = new Float32Array(buffer, this.biasPtr, outPad);
     if (bias === null) biases.fill(0);
     else biases.set(bias);
-    const result = new Float32Array(buffer, this.outPtr, TOKENS_PER_CHUNK * outPad);
     const blocksPerPass = Math.max(1, Math.floor(WEIGHT_BYTES_PER_PASS / (ROWS_PER_BLOCK * columns)));
     for (let t0 = 0; t0 < tokens; t0 += TOKENS_PER_CHUNK) {
       const n = Math.min(TOKENS_PER_CHUNK, tokens - t0);
