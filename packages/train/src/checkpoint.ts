@@ -16,6 +16,20 @@ export interface TrainerPosition {
   /** Seconds of training so far, for throughput across resumes. */
   trainSeconds: number;
   imagesSeen: number;
+  /**
+   * The steps since the last metrics.jsonl line (their summed loss, correct predictions, images,
+   * seconds), so the first line after a resume averages the same steps as without the stop.
+   * Absent in checkpoints written before it existed.
+   */
+  window?: MetricsWindow;
+}
+
+export interface MetricsWindow {
+  loss: number;
+  correct: number;
+  seen: number;
+  steps: number;
+  seconds: number;
 }
 
 export interface Checkpoint {

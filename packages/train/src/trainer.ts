@@ -19,7 +19,7 @@ import {
 import { buildModel, loadModel, saveModel } from './models.js';
 import { evaluate, type EvalResult } from './evaluate.js';
 import { computeLoss, type ObjectiveOptions } from './objective.js';
-import { loadCheckpoint, saveCheckpoint, type TrainerPosition } from './checkpoint.js';
+import { loadCheckpoint, saveCheckpoint, type MetricsWindow, type TrainerPosition } from './checkpoint.js';
 import { Progress } from './progress.js';
 
 export interface TrainOptions {
@@ -137,7 +137,8 @@ export class Trainer {
     const o = this.o;
     const started = performance.now();
     await mkdir(o.out, { recursive: true });
-    if (!resumeFrom) await writeFileAtomic(join(o.out, 'run.json'), `${JSON.stringify(o, null, 2)}\n`);
+    // stopAfter belongs to this process, not to the run: a resume with run.json's options must not stop again.
+    if (!resumeFrom) await writeFileAtomic(join(o.out, 'run.json'), `${JSON.stringify({ ...o, stopAfter: undefined }, null, 2)}\n`);
 
     // Data and model. The model's input size decides the data's; its labels come from the data.
     manualSeed(o.seed);
@@ -186,13 +187,24 @@ export class Trainer {
     const objective: ObjectiveOptions = { labelSmoothing: o.labelSmoothing, teacher, distillation: o.distillation, temperature: o.temperature, distillAlpha: o.distillAlpha };
 
     const ckptPath = join(o.out, 'checkpoint.safetensors');
+    const lastGood = (): string => existsSync(ckptPath)
+      ? `The last good checkpoint (${ckptPath}) is intact; resume with --resume ${o.out} after lowering --lr`
+      : 'No checkpoint was written yet';
+    // Only finite weights are checkpointed, so the file on disk is always a state to go back to.
+    const checkpoint = async (): Promise<void> => {
+      for (const p of model.parameters()) {
+        if (!p.data.every(Number.isFinite)) throw new TrainingDiverged(`train: weights are not finite after step ${pos.step}; stopping. ${lastGood()}.`);
+      }
+      pos.rng = defaultGenerator().getState();
+      await saveCheckpoint(ckptPath, model, optimizer, pos);
+    };
     const metricsPath = join(o.out, 'metrics.jsonl');
-    let pos: TrainerPosition = { step: 0, epoch: 0, batchInEpoch: 0, rng: defaultGenerator().getState(), trainSeconds: 0, imagesSeen: 0 };
+    let pos: Required<TrainerPosition> = { step: 0, epoch: 0, batchInEpoch: 0, rng: defaultGenerator().getState(), trainSeconds: 0, imagesSeen: 0, window: emptyWindow() };
     if (resumeFrom) {
       const ck = await loadCheckpoint(join(resumeFrom, 'checkpoint.safetensors'));
       model.loadStateDict(ck.model);
       optimizer.loadStateDict(ck.optimizer);
-      pos = ck.position;
+      pos = { ...ck.position, window: ck.position.window ?? emptyWindow() };
       defaultGenerator().setState(pos.rng);
       await truncateMetrics(metricsPath, pos.step);
       this.log(`resumed from ${resumeFrom} at step ${pos.step} (epoch ${pos.epoch + 1}, batch ${pos.batchInEpoch})`);
@@ -216,7 +228,6 @@ export class Trainer {
     const imageSize = { channels: train.channels, height: train.height, width: train.width };
     const batchBuf = new Float32Array(o.batchSize * train.channels * train.height * train.width);
     const scratch = new Uint8Array(train.channels * train.height * train.width);
-    let window = { loss: 0, correct: 0, seen: 0, steps: 0, seconds: 0 };
     let stepsThisRun = 0;
     let valResult: EvalResult | null = null;
     let stoppedEarly = false;
@@ -249,14 +260,16 @@ export class Trainer {
           const { loss, logits } = computeLoss(model, x, labels, objective);
           const lossValue = loss.item();
           if (!Number.isFinite(lossValue)) {
-            throw new TrainingDiverged(
-              `train: loss is ${lossValue} at step ${pos.step + 1} (epoch ${pos.epoch + 1}); stopping. ` +
-              `${existsSync(ckptPath) ? `The last good checkpoint (${ckptPath}) is intact; resume with --resume ${o.out} after lowering --lr` : 'No checkpoint was written yet'}.`,
-            );
+            throw new TrainingDiverged(`train: loss is ${lossValue} at step ${pos.step + 1} (epoch ${pos.epoch + 1}); stopping. ${lastGood()}.`);
           }
           optimizer.zeroGrad();
           loss.backward();
-          if (o.clipGrad > 0) clipGradNorm(model.parameters(), o.clipGrad);
+          // The global gradient norm (clipping when asked): a finite loss can still have an
+          // overflowing gradient, and one update with it would put NaN into every weight.
+          const gradNorm = clipGradNorm(model.parameters(), o.clipGrad > 0 ? o.clipGrad : Infinity);
+          if (!Number.isFinite(gradNorm)) {
+            throw new TrainingDiverged(`train: gradient norm is ${gradNorm} at step ${pos.step + 1} (epoch ${pos.epoch + 1}, loss ${lossValue}); stopping. ${lastGood()}.`);
+          }
           optimizer.step();
 
           const pred = logits.argmax(-1).data;
@@ -268,7 +281,9 @@ export class Trainer {
           pos.trainSeconds += seconds;
           pos.imagesSeen += labels.length;
           stepsThisRun++;
-          window = { loss: window.loss + lossValue, correct: window.correct + correct, seen: window.seen + labels.length, steps: window.steps + 1, seconds: window.seconds + seconds };
+          const w = pos.window;
+          pos.window = { loss: w.loss + lossValue, correct: w.correct + correct, seen: w.seen + labels.length, steps: w.steps + 1, seconds: w.seconds + seconds };
+          const window = pos.window;
 
           const rate = window.seen / Math.max(window.seconds, 1e-9);
           if (!o.quiet) {
@@ -288,13 +303,11 @@ export class Trainer {
               record['ternary'] = { minus: s.minusShare, zero: s.zeroShare, plus: s.plusShare, flips: s.flips, flip_rate: s.flipRate };
             }
             await appendFile(metricsPath, `${JSON.stringify(record)}\n`);
-            window = { loss: 0, correct: 0, seen: 0, steps: 0, seconds: 0 };
+            pos.window = emptyWindow();
           }
-          const stopNow = this.interrupted || (o.stopAfter !== undefined && stepsThisRun >= o.stopAfter);
-          if ((o.checkpointEvery > 0 && pos.step % o.checkpointEvery === 0) || stopNow) {
-            pos.rng = defaultGenerator().getState();
-            await saveCheckpoint(ckptPath, model, optimizer, pos);
-          }
+          // On the last step there is nothing left to stop: the epoch-end checkpoint follows.
+          const stopNow = (this.interrupted || (o.stopAfter !== undefined && stepsThisRun >= o.stopAfter)) && pos.step < totalSteps;
+          if ((o.checkpointEvery > 0 && pos.step % o.checkpointEvery === 0) || stopNow) await checkpoint();
           if (stopNow) {
             stoppedEarly = true;
             this.progress.done();
@@ -303,17 +316,26 @@ export class Trainer {
           }
         }
         if (stoppedEarly) break;
-        // End of epoch: validate, checkpoint.
-        pos.epoch++;
-        pos.batchInEpoch = 0;
+        // End of an epoch, or of the steps part way through one (then the position stays
+        // inside that epoch): validate, checkpoint.
+        if (pos.batchInEpoch === stepsPerEpoch) {
+          pos.epoch++;
+          pos.batchInEpoch = 0;
+        }
+        const epochs = pos.epoch + pos.batchInEpoch / stepsPerEpoch;
         this.progress.done();
         if (val) {
           valResult = evaluate(model, val, norm, { batchSize: o.evalBatchSize });
-          this.log(`epoch ${pos.epoch}: val accuracy ${(100 * valResult.accuracy).toFixed(2)}%  val loss ${valResult.loss.toFixed(4)}`);
-          await appendFile(metricsPath, `${JSON.stringify({ type: 'eval', split: 'val', step: pos.step, epoch: pos.epoch, accuracy: valResult.accuracy, loss: valResult.loss })}\n`);
+          this.log(`epoch ${epochs}: val accuracy ${(100 * valResult.accuracy).toFixed(2)}%  val loss ${valResult.loss.toFixed(4)}`);
+          await appendFile(metricsPath, `${JSON.stringify({ type: 'eval', split: 'val', step: pos.step, epoch: epochs, accuracy: valResult.accuracy, loss: valResult.loss })}\n`);
         }
-        pos.rng = defaultGenerator().getState();
-        await saveCheckpoint(ckptPath, model, optimizer, pos);
+        await checkpoint();
+      }
+      // Ctrl-C during the last step or its validation: the checkpoint above holds the finished
+      // training; stop here and let a resume do the test evaluation and write the model.
+      if (this.interrupted && !stoppedEarly) {
+        stoppedEarly = true;
+        this.log(`interrupted after the last step; checkpoint written to ${ckptPath}. Finish with --resume ${o.out}`);
       }
     } finally {
       process.off('SIGINT', onSigint);
@@ -328,7 +350,7 @@ export class Trainer {
         onBatch: (done, total) => !o.quiet && this.progress.update({ label: 'test', done, total }),
       });
       this.progress.done();
-      await appendFile(metricsPath, `${JSON.stringify({ type: 'eval', split: 'test', step: pos.step, epoch: pos.epoch, accuracy: test.accuracy, loss: test.loss })}\n`);
+      await appendFile(metricsPath, `${JSON.stringify({ type: 'eval', split: 'test', step: pos.step, epoch: pos.epoch + pos.batchInEpoch / stepsPerEpoch, accuracy: test.accuracy, loss: test.loss })}\n`);
       await saveModel(model, join(o.out, 'model'), preprocessor);
       if (o.qat) {
         const r = await savePacked(model, join(o.out, 'model-packed'), { configJson: model.config.toJson() as Record<string, unknown>, scheme: 'i2', preprocessor });
@@ -368,6 +390,10 @@ export class Trainer {
     const heads = model.config.modelType === 'deit' ? ['cls_classifier', 'distillation_classifier'] : ['classifier'];
     return { exclude: this.o.floatHead ? heads : [], inputNorm: this.o.inputNorm, weightScale: this.o.weightScale, activationBits: this.o.activationBits };
   }
+}
+
+function emptyWindow(): MetricsWindow {
+  return { loss: 0, correct: 0, seen: 0, steps: 0, seconds: 0 };
 }
 
 /** Drop metrics lines past the checkpoint's step, so a resumed run's log equals the uninterrupted one. */
