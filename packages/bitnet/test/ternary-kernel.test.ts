@@ -307,6 +307,20 @@ describe('TernaryMatmulI2Wasm', () => {
     expect(Array.from(out)).toEqual([128 * inF, -128 * inF, -127 * inF, 127 * inF]);
   });
 
+  it('handles zero inputs (y = bias) and zero outputs', () => {
+    const bias = Float32Array.of(1, 2, 3);
+    const kernel = new TernaryMatmulI2Wasm(new Uint8Array(0), 3, 0);
+    const y = new Float32Array(6);
+    kernel.matmul(new Int8Array(0), 2, Float32Array.of(1), Float32Array.of(1, 1), bias, y);
+    expect(Array.from(y)).toEqual([1, 2, 3, 1, 2, 3]);
+    const z = new Float32Array(6);
+    kernel.linear(new Float32Array(0), 2, Float32Array.of(1), bias, z);
+    expect(Array.from(z)).toEqual([1, 2, 3, 1, 2, 3]);
+    const none = new Float32Array(0);
+    new TernaryMatmulI2Wasm(new Uint8Array(0), 0, 8).matmul(new Int8Array(16), 2, Float32Array.of(1), Float32Array.of(1, 1), null, none);
+    expect(none.length).toBe(0);
+  });
+
   it('treats corrupt code 3 as a zero weight instead of reading garbage', () => {
     // one row, 4 inputs: byte 0xFF = four codes 3
     const out = new Float32Array(1);
