@@ -179,20 +179,26 @@ export function cholesky(A: Float64Array, n: number): Float64Array | null {
   return L;
 }
 
-/** The inverse of a lower-triangular L (again lower triangular), by forward substitution. */
+/**
+ * The inverse of a lower-triangular L (again lower triangular), by forward substitution, a row
+ * at a time: inv_ij = -(sum_{j<=k<i} L_ik inv_kj) / L_ii, the loops ordered so the innermost
+ * one runs along rows (contiguous memory).
+ */
 function invertLower(L: Float64Array, n: number): Float64Array {
   const inv = new Float64Array(n * n);
-  for (let j = 0; j < n; j++) {
-    inv[j * n + j] = 1 / L[j * n + j]!;
-    for (let i = j + 1; i < n; i++) {
-      let s = 0;
-      for (let k = j; k < i; k++) s -= L[i * n + k]! * inv[k * n + j]!;
-      inv[i * n + j] = s / L[i * n + i]!;
+  for (let i = 0; i < n; i++) {
+    const row = i * n;
+    for (let k = 0; k < i; k++) {
+      const lik = L[row + k]!;
+      if (lik === 0) continue;
+      for (let j = 0; j <= k; j++) inv[row + j] -= lik * inv[k * n + j]!;
     }
+    const d = L[row + i]!;
+    for (let j = 0; j < i; j++) inv[row + j] /= d;
+    inv[row + i] = 1 / d;
   }
   return inv;
 }
-
 
 /**
  * The scales that minimise the calibration output error for fixed codes: weighted least
