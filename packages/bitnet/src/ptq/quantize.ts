@@ -129,9 +129,11 @@ function layerReport(name: string, lin: Linear, q: QuantizedLinear): PTQLayerRep
 }
 
 /**
- * Quantize the model's selected Linears in place and report each layer's weight error. A Linear
- * shared by several parents is selected when any of its names passes the globs, reported under
- * its first name, and replaced by one QuantizedLinear in every parent.
+ * Quantize the model's selected Linears in place and report each layer's weight error, in tree
+ * order (weight-only methods) or in forward order (calibrated ones). A Linear shared by several
+ * parents is selected when any of its names passes the globs, reported under its first name,
+ * and replaced by one QuantizedLinear in every parent. If a calibrated run fails part way (a
+ * Hessian that no dampening fixes), the groups before the failing one stay quantized.
  */
 export function quantizePTQ(model: Module, options: PTQOptions): PTQReport {
   const o = resolve(options);
