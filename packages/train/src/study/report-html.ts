@@ -180,12 +180,17 @@ function throughputChart(r: StudyResults): string {
 }
 
 function trainingSpeedChart(r: StudyResults): string {
+  const kindColor = (m: StudyModel): string => (m.kind === 'float' ? '#0072B2' : '#E69F00');
   return horizontalBarChart({
     name: 'training-throughput',
     title: 'Training throughput',
     xLabel: 'training images/s',
     width: HALF_WIDTH,
-    bars: r.models.map((m) => ({ label: m.id, value: m.trainImagesPerSecond, color: modelColor(r, m), valueText: rate(m.trainImagesPerSecond) })),
+    bars: r.models.map((m) => ({ label: m.id, value: m.trainImagesPerSecond, color: kindColor(m), valueText: rate(m.trainImagesPerSecond) })),
+    legend: [
+      { label: 'float', color: '#0072B2' },
+      { label: 'BitNet QAT', color: '#E69F00' },
+    ],
     xFormat: (v) => rate(v),
     caption: 'Forward, backward and optimizer step; BitNet QAT also runs the weight and activation fake-quantization.',
   });
