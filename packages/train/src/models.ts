@@ -5,8 +5,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Generator } from '@bitvit/tensor';
 import {
-  ViTConfig, createModel, fromPretrained, loadConfig, presetConfig, savePretrained, type ImageClassifier, type PreprocessorConfig,
+  ViTConfig, createModel, fromPretrained, loadConfig, presetConfig, safetensorsToTensors, savePretrained, type ImageClassifier, type PreprocessorConfig,
 } from '@bitvit/vit';
+import { readSafetensors } from '@bitvit/nn';
 import {
   applyQuantConfig, bitLinears, bitnetQuantConfig, convertToBitNet, loadPacked, parseQuantConfig, type ConvertOptions,
 } from '@bitvit/bitnet';
@@ -42,11 +43,18 @@ export async function loadModel(dir: string): Promise<ImageClassifier> {
   const qc = parseQuantConfig(config.extra['quantization_config'], join(dir, 'config.json'));
   if (qc?.format === 'packed') return (await loadPacked(dir, (json) => createModel(ViTConfig.fromJson(json)))) as ImageClassifier;
   if (!qc) return fromPretrained(dir);
-  // A latent BitNet folder: build the float model, convert the recorded layers, then load.
+  // A latent BitNet folder: build the float model, convert the recorded layers, then load the
+  // weights into it directly (not through a float model: BitLinear's input norms have tensors
+  // that a float ViT has no place for).
   const model = createModel(config.clone({ extra: {} }));
   applyQuantConfig(model, qc);
-  const float = await fromPretrained(dir);
-  model.loadStateDict(float.stateDict());
+  const file = join(dir, 'model.safetensors');
+  const state = safetensorsToTensors((await readSafetensors(file)).tensors, file);
+  try {
+    model.loadStateDict(state);
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
   (model as { config: ViTConfig }).config.extra = config.extra;
   return model;
 }
