@@ -1,7 +1,7 @@
 // `train`: float or BitNet QAT training from the command line (pnpm train:qat / train:fp).
 import { join } from 'node:path';
 import { PRESET_NAMES } from '@bitvit/vit';
-import { bool, formatHelp, num, parseFlags, str, type FlagTable } from '../args.js';
+import { bool, formatHelp, num, parseFlags, str, UsageError, type FlagTable } from '../args.js';
 import { Trainer, TrainingDiverged, readRunOptions, type TrainOptions } from '../trainer.js';
 
 // Defaults are tuned so `pnpm train:qat` reaches >= 97% MNIST test accuracy in under 10 minutes
@@ -103,6 +103,27 @@ export function trainOptionsFromFlags(argv: readonly string[]): TrainOptions | '
   };
 }
 
+/** The flags in `argv` (besides --resume and the per-process ones) whose value differs from the saved run's. */
+function changedRunFlags(argv: readonly string[], saved: TrainOptions): string[] {
+  const rest: string[] = [];
+  const names: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--resume') i++;
+    else if (!arg.startsWith('--resume=')) rest.push(arg);
+  }
+  for (const arg of rest) {
+    if (!arg.startsWith('--') || arg === '--') continue;
+    const name = arg.slice(2).split('=')[0]!;
+    names.push(TRAIN_FLAGS[name] ? name : name.replace(/^no-/, ''));
+  }
+  const given = trainOptionsFromFlags(rest);
+  if (given === 'help' || 'resume' in given) return [];
+  const perProcess = new Set(['quiet', 'stop-after', 'help']);
+  const key = (name: string): keyof TrainOptions => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof TrainOptions;
+  return names.filter((n) => !perProcess.has(n) && JSON.stringify(given[key(n)]) !== JSON.stringify(saved[key(n)])).map((n) => `--${n}`);
+}
+
 export async function trainCommand(argv: readonly string[]): Promise<number> {
   const parsed = trainOptionsFromFlags(argv);
   if (parsed === 'help') {
@@ -113,10 +134,12 @@ export async function trainCommand(argv: readonly string[]): Promise<number> {
   let resumeFrom: string | undefined;
   if ('resume' in parsed && !('model' in parsed)) {
     resumeFrom = parsed.resume;
-    options = { ...(await readRunOptions(resumeFrom)), out: resumeFrom };
-    // Flags given with --resume that change the run are refused, so a resumed run is the same run.
-    const extra = argv.filter((a) => a.startsWith('--') && !a.startsWith('--resume') && a !== '--quiet' && !a.startsWith('--stop-after'));
-    if (extra.length > 0) throw new Error(`train: --resume continues the saved run; remove ${extra.join(', ')}`);
+    const saved = await readRunOptions(resumeFrom);
+    options = { ...saved, out: resumeFrom };
+    // Flags given with --resume that change the run are refused, so a resumed run is the same
+    // run; ones that repeat the saved value pass (`pnpm train:qat --resume <dir>` adds --qat).
+    const changed = changedRunFlags(argv, saved);
+    if (changed.length > 0) throw new UsageError(`train: --resume continues the saved run; remove ${changed.join(', ')} (the run in ${resumeFrom} has other values)`);
     const f = parseFlags(argv, TRAIN_FLAGS, 'train');
     options.stopAfter = num(f, 'stopAfter');
     options.quiet = bool(f, 'quiet') || options.quiet;
