@@ -138,7 +138,7 @@ function legend(items: LegendItem[], x: number, y: number, width: number): Legen
         : `<line x1="${cx}" y1="${cy}" x2="${cx + 20}" y2="${cy}" stroke="${item.color}" stroke-width="2"${item.kind === 'dash' ? ' stroke-dasharray="6 3"' : ''}/>` +
           (item.kind === 'line' ? `<circle cx="${cx + 10}" cy="${cy}" r="3" fill="${item.color}"/>` : '');
     parts.push(`<g class="legend-item">${swatch}<text x="${cx + 24}" y="${cy + 4}" font-size="${TICK_SIZE}">${escapeXml(item.label)}</text></g>`);
-    cx += w;
+    cx += Math.round(w);
   }
   return { svg: parts.join(''), height: items.length ? (row + 1) * 20 : 0 };
 }
@@ -248,7 +248,7 @@ export function lineChart(spec: LineChartSpec): string {
   const [xlo, xhi] = domainOf(all.map((p) => p.x), false, false);
   const top = plotTop(lg);
   const yTickWidth = Math.max(...[ylo, yhi, (ylo + yhi) / 2].map((v) => textWidth(yFormat(v), TICK_SIZE)));
-  const plot: Plot = { left: 34 + yTickWidth + 8, right: width - 20, top, bottom: height - 48 };
+  const plot: Plot = { left: Math.round(34 + yTickWidth + 8), right: width - 20, top, bottom: height - 48 };
   const y = spec.yLog ? logScale(ylo, yhi, plot.bottom, plot.top) : linearScale(ylo, yhi, plot.bottom, plot.top);
   const x = linearScale(xlo, xhi, plot.left, plot.right, 8);
   const lines = spec.series.map((s, i) => {
@@ -332,11 +332,11 @@ function columnChart(spec: ColumnChartSpec, stacked: boolean): string {
   const labelWidth = Math.max(0, ...labels.map((l) => textWidth(l, TICK_SIZE)));
   const top = plotTop(lg);
   const yTickWidth = Math.max(...[ylo, yhi, (ylo + yhi) / 2].map((v) => textWidth(yFormat(v), TICK_SIZE)));
-  const left = 34 + yTickWidth + 8;
+  const left = Math.round(34 + yTickWidth + 8);
   const band = (width - 20 - left) / Math.max(n, 1);
   const rotate = labelWidth > band - 6;
   const below = rotate ? labelWidth * 0.71 + 18 : 24;
-  const plot: Plot = { left, right: width - 20, top, bottom: height - below - 26 };
+  const plot: Plot = { left, right: width - 20, top, bottom: Math.round(height - below - 26) };
   const y = log ? logScale(ylo, yhi, plot.bottom, plot.top) : linearScale(ylo, yhi, plot.bottom, plot.top);
   const parts: string[] = [lg.svg, valueAxisY(y, plot, spec.yLabel, yFormat)];
   const slot = band * 0.8;
@@ -352,8 +352,8 @@ function columnChart(spec: ColumnChartSpec, stacked: boolean): string {
       const to = stacked ? stackTop + v : v;
       stackTop = to;
       const x = stacked ? x0 : x0 + i * barWidth;
-      const yTop = y(to);
-      const h = Math.max(0, y(from) - yTop);
+      const yTop = Math.min(y(from), y(to)); // a negative value hangs below the baseline
+      const h = Math.abs(y(from) - y(to));
       parts.push(
         `<rect data-point data-series="${escapeXml(s.name)}" data-category="${escapeXml(name)}" x="${x.toFixed(1)}" y="${yTop.toFixed(1)}" ` +
           `width="${Math.max(1, barWidth - (stacked ? 0 : 1)).toFixed(1)}" height="${h.toFixed(1)}" fill="${colors[i]}">` +
@@ -420,7 +420,7 @@ export function horizontalBarChart(spec: HBarChartSpec): string {
   const labels = spec.bars.map((b) => clip(b.label, 90));
   const labelWidth = Math.min(Math.max(0, ...labels.map((l) => textWidth(l, TICK_SIZE))), width * 0.5);
   const top = plotTop(lg);
-  const plot: Plot = { left: 12 + labelWidth + 8, right: width - 56, top, bottom: top + spec.bars.length * row };
+  const plot: Plot = { left: Math.round(12 + labelWidth + 8), right: width - 56, top, bottom: top + spec.bars.length * row };
   const height = plot.bottom + 48;
   const values = spec.bars.map((b) => b.value ?? NaN);
   const [lo, hi] = spec.xDomain ?? domainOf([...values, ...refs.map((r) => r.value)], false, true);
