@@ -3,7 +3,7 @@
 // the page and RESULTS.md never disagree; the charts come from svg.ts.
 import type { LayerShare, StudyModel, StudyResults } from './results.js';
 import {
-  ANSWER_QUESTIONS, FAMILY_NAMES, bytes, PATH_NAMES, modelById, modelPairs, percent, ptqBases, rate, storageSchemes, studyAnswers, headlineTable, when,
+  ANSWER_QUESTIONS, FAMILY_NAMES, PATH_NAMES, bytes, headlineTable, modelById, modelPairs, percent, ptqBases, rate, storageSchemes, studyAnswers, when,
   type Answers, type Table,
 } from './report-md.js';
 import { PALETTE, escapeXml, groupedBarChart, horizontalBarChart, lineChart, stackedBarChart, type RefLine } from './svg.js';
