@@ -10,9 +10,15 @@ export * from './ops/shape.js';
 export * from './ops/matmul.js';
 export * from './ops/nn.js';
 export * from './ops/quant.js';
-export { kernels, setBackend, getBackend, registerBackend } from './kernels/index.js';
+export {
+  kernels, setBackend, loadBackend, getBackend, registerBackend, backendInfo, type BackendOptions, type BackendInfo,
+} from './kernels/index.js';
 export type { Backend, UnaryOp, BinaryOp, ReduceOp, LayerNormResult } from './kernels/backend.js';
 export { cpuBackend } from './kernels/cpu/index.js';
+// the gpu.js backend and its device; gpu.js itself loads only when a device opens
+export { gpuBackend, GpuStorage, type GpuBackend, type GpuBackendMode } from './kernels/gpu/backend.js';
+export { GpuDevice, GpuArray, type GpuInfo, type GpuMode, type GpuModeRequest } from './kernels/gpu/device.js';
+export { loadGpuJs, provideGpuJs } from './kernels/gpu/gpujs.js';
 export { roundHalfEven, erf } from './kernels/cpu/math.js';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
 export { formatTensor } from './print.js';

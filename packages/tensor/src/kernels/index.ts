@@ -1,8 +1,31 @@
 // Backend selection, in one place: every op asks kernels() for the active backend.
+//   setBackend('gpu')              selects the gpu.js backend (opens its device: 'auto' mode)
+//   setBackend('gpu', { mode })    ... in one gpu.js mode: 'webgl2', 'webgl', 'headlessgl', 'webasm'
+//   await loadBackend('gpu')       the same where gpu.js cannot load synchronously (a browser)
+//   BITVIT_BACKEND=gpu[:mode]      in the environment: selected once, when this module loads
 import type { Backend } from './backend.js';
 import { cpuBackend } from './cpu/index.js';
+import { gpuBackend } from './gpu/backend.js';
 
-const registry = new Map<string, Backend>([['cpu', cpuBackend]]);
+/** Options setBackend passes to a backend that has to start (the gpu backend: its gpu.js mode). */
+export interface BackendOptions {
+  /** gpu: 'auto' (default: WebGL2 > WebGL > headless GL > WebAssembly), 'webgl2', 'webgl', 'headlessgl' or 'webasm' */
+  mode?: string;
+}
+
+/** A backend with a device to open before it runs (the gpu backend registers itself as one). */
+interface StartableBackend extends Backend {
+  start(options?: BackendOptions): void;
+  load?(): Promise<void>;
+  readonly mode: string | null;
+}
+
+function isStartable(backend: Backend): backend is StartableBackend {
+  return typeof (backend as Partial<StartableBackend>).start === 'function';
+}
+
+// Registering the gpu backend loads no gpu.js and opens no context: that waits for setBackend('gpu').
+const registry = new Map<string, Backend>([['cpu', cpuBackend], ['gpu', gpuBackend]]);
 let active: Backend = cpuBackend;
 
 /** The backend ops run on now. */
@@ -10,19 +33,51 @@ export function kernels(): Backend {
   return active;
 }
 
-/** Make a backend available to setBackend (the gpu.js backend registers itself this way). */
+/** Make a backend available to setBackend. */
 export function registerBackend(backend: Backend): void {
   registry.set(backend.name, backend);
 }
 
-/** Select the backend for the whole program by name ('cpu', 'gpu', ...). */
-export function setBackend(name: string): Backend {
+/** Select the backend for the whole program by name ('cpu', 'gpu', ...); a gpu backend opens its device here. */
+export function setBackend(name: string, options: BackendOptions = {}): Backend {
   const b = registry.get(name);
   if (!b) throw new Error(`setBackend: unknown backend "${name}" (registered: ${[...registry.keys()].join(', ')})`);
+  if (isStartable(b)) b.start(options);
   active = b;
   return b;
 }
 
+/** setBackend after loading what the backend needs asynchronously (gpu.js, in a browser). */
+export async function loadBackend(name: string, options: BackendOptions = {}): Promise<Backend> {
+  const b = registry.get(name);
+  if (b && isStartable(b)) await b.load?.();
+  return setBackend(name, options);
+}
+
 export function getBackend(): Backend {
   return active;
+}
+
+export interface BackendInfo {
+  name: string;
+  /** the backend's own line, e.g. "gpu (gpu.js webgl2 on ANGLE (...SwiftShader...), software)" */
+  description: string;
+  /** the gpu.js mode that really runs ('webgl2', 'webasm', ...), null on the CPU */
+  mode: string | null;
+}
+
+/** Which backend runs, and on the gpu backend which gpu.js mode. */
+export function backendInfo(): BackendInfo {
+  return { name: active.name, description: active.describe(), mode: isStartable(active) ? active.mode : null };
+}
+
+// BITVIT_BACKEND, read once at startup: "cpu", "gpu" or "gpu:<mode>" (Node; browsers have no environment).
+const fromEnvironment = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BITVIT_BACKEND;
+if (fromEnvironment) {
+  const [name, mode] = fromEnvironment.split(':');
+  try {
+    setBackend(name!, mode ? { mode } : {});
+  } catch (error) {
+    throw new Error(`BITVIT_BACKEND=${fromEnvironment}: ${(error as Error).message}`);
+  }
 }

@@ -8,16 +8,11 @@
 // array) that the next kernel takes as input, so a chain of ops never leaves
 // the device until `read()`. WebGPU kernels return Promises, so a GpuArray
 // holds either its value or a Promise of it, and kernels chain on that.
-import {
-  CPUKernel,
-  GPU,
-  HeadlessGLKernel,
-  WebAssemblyKernel,
-  WebGL2Kernel,
-  WebGLKernel,
-  WebGPUKernel,
-} from 'gpu.js';
-import type { IGPUKernelSettings, IKernelRunShortcut, KernelVariable } from 'gpu.js';
+//
+// gpu.js itself is loaded only when a device opens (gpujs.ts): importing these kernels costs
+// nothing on the CPU backend.
+import type { GPU, IGPUKernelSettings, IKernelRunShortcut, KernelVariable } from 'gpu.js';
+import { gpuJs, loadGpuJs } from './gpujs.js';
 
 /** The backend gpu.js actually runs kernels on. 'cpu' means gpu.js fell back to plain JavaScript. */
 export type GpuMode = 'webgpu' | 'webgl2' | 'webgl' | 'headlessgl' | 'webasm' | 'cpu';
@@ -87,37 +82,39 @@ export class GpuDevice {
   /**
    * Opens a gpu.js device and proves which backend runs by running a small
    * kernel: `info.mode` is read from the kernel class that produced the
-   * answer, so a silent fallback to CPU reports 'cpu'.
+   * answer, so a silent fallback to CPU reports 'cpu'. Any mode, WebGPU included.
    */
   static async create(requested: GpuModeRequest = 'auto'): Promise<GpuDevice> {
+    const { GPU } = await loadGpuJs();
     let gpuMode: string = requested;
     if (requested === 'auto') gpuMode = (await GPU.isWebGPUAvailable()) ? 'webgpu' : 'gpu';
     if (gpuMode === 'webgpu' && !(await GPU.isWebGPUAvailable())) {
       throw new Error('GpuDevice.create: WebGPU requested but no adapter is available (navigator.gpu missing or requestAdapter() returned null)');
     }
-    // gpu.js's own `mode` is 'gpu' for every GL backend, so it is not what we report
-    const gpu = new GPU({ mode: gpuMode as 'gpu' });
-    const probe = gpu.createKernel(`function (a) { return a[this.thread.x] * 2 + 1; }`, {
-      output: [3],
-      precision: 'single',
-    });
+    const { gpu, probe } = openProbe(gpuMode);
     let probeResult = probe(new Float32Array([1, 2, 3])) as unknown;
     if (isPromise(probeResult)) probeResult = await probeResult;
-    const values = Array.from(probeResult as ArrayLike<number>);
-    if (values.join(',') !== '3,5,7') {
-      throw new Error(`GpuDevice.create(${requested}): probe kernel returned [${values.join(', ')}], expected [3, 5, 7]`);
-    }
-    const mode = kernelMode(probe);
-    const renderer = await describeRenderer(mode, probe);
-    const info: GpuInfo = {
-      mode,
-      requested,
-      renderer,
-      isSoftware: mode === 'webasm' || mode === 'cpu' || /swiftshader|llvmpipe|softpipe|lavapipe/i.test(renderer),
-      isAsync: mode === 'webgpu',
-    };
+    const mode = checkProbe(requested, gpu, probe, probeResult);
+    const renderer = mode === 'webgpu' ? await describeWebGpu() : describeRenderer(mode, probe);
     probe.destroy();
-    return new GpuDevice(gpu, info);
+    return new GpuDevice(gpu, makeInfo(mode, requested, renderer));
+  }
+
+  /**
+   * Opens a device synchronously, for the backends whose kernels and reads are synchronous
+   * (WebGL2, WebGL, headless GL, WebAssembly). 'auto' takes the first that works of WebGL2,
+   * WebGL, headless GL and WebAssembly (gpu.js's own order), never WebGPU. gpu.js must be
+   * loaded already or loadable synchronously (Node): see gpujs.ts.
+   */
+  static open(requested: Exclude<GpuModeRequest, 'webgpu'> = 'auto'): GpuDevice {
+    if ((requested as GpuModeRequest) === 'webgpu') {
+      throw new Error('GpuDevice.open: WebGPU kernels and reads are asynchronous; use `await GpuDevice.create(\'webgpu\')`');
+    }
+    const { gpu, probe } = openProbe(requested === 'auto' ? 'gpu' : requested);
+    const mode = checkProbe(requested, gpu, probe, probe(new Float32Array([1, 2, 3])));
+    const renderer = describeRenderer(mode, probe);
+    probe.destroy();
+    return new GpuDevice(gpu, makeInfo(mode, requested, renderer));
   }
 
   /** Copies a Float32Array to the device. */
@@ -178,8 +175,13 @@ export class GpuDevice {
     oldest.destroy();
   }
 
-  /** How many compiled kernels a WebAssembly device keeps before evicting the least recently used. */
-  static maxWebAssemblyKernels = 48;
+  /**
+   * How many compiled kernels a WebAssembly device keeps before evicting the least recently
+   * used: 48 in a browser (Chromium runs out of address space for their memories after about a
+   * hundred), 2048 in Node (400 live kernels measured fine there). A training step of a small
+   * ViT uses over a hundred distinct kernels, so in a browser webasm recompiles every step.
+   */
+  static maxWebAssemblyKernels = typeof window === 'undefined' ? 2048 : 48;
 
   /**
    * Runs a kernel on device inputs (GpuArrays) and plain numbers. Waits for
@@ -211,7 +213,7 @@ export class GpuDevice {
     const result = kernel(...(args as KernelVariable[])) as unknown as DeviceValue | Promise<DeviceValue>;
     if (!this.checked.has(key)) {
       const check = () => {
-        if (kernel.kernel instanceof CPUKernel && this.info.mode !== 'cpu') {
+        if (kernel.kernel instanceof gpuJs().CPUKernel && this.info.mode !== 'cpu') {
           const reason = (kernel.kernel as { fallbackReason?: string | null }).fallbackReason ?? 'no reason given';
           throw new Error(`${key}: gpu.js fell back to its CPU kernel on a ${this.info.mode} device (${reason})`);
         }
@@ -226,6 +228,22 @@ export class GpuDevice {
   /** Number of compiled kernels (one per op and shape). */
   get kernelCount(): number {
     return this.kernels.size;
+  }
+
+  private live = 0;
+
+  /** Arrays created on this device and not yet disposed (views not counted): what a leak makes grow. */
+  get liveArrays(): number {
+    return this.live;
+  }
+
+  /** Bookkeeping for liveArrays, called by GpuArray. */
+  arrayCreated(): void {
+    this.live++;
+  }
+
+  arrayDisposed(): void {
+    this.live--;
   }
 
   /** Releases every compiled kernel and the gpu.js context. Arrays created on this device become invalid. */
@@ -247,16 +265,27 @@ export class GpuArray {
   private value: DeviceValue | Promise<DeviceValue>;
   private pendingUses: Promise<unknown>[] = [];
   private disposed = false;
+  /** the array whose memory this one views (reshape), or null when it owns its memory */
+  private readonly owner: GpuArray | null;
 
-  constructor(device: GpuDevice, shape: readonly number[], value: DeviceValue | Promise<DeviceValue>) {
+  constructor(device: GpuDevice, shape: readonly number[], value: DeviceValue | Promise<DeviceValue>, owner: GpuArray | null = null) {
     this.device = device;
     this.shape = [...shape];
     this.size = sizeOf(shape);
     this.value = value;
+    this.owner = owner;
+    if (owner === null) device.arrayCreated();
   }
 
   get isDisposed(): boolean {
-    return this.disposed;
+    return this.owner ? this.owner.isDisposed : this.disposed;
+  }
+
+  /** The same device memory seen with another shape of the same size; disposing the view does nothing. */
+  reshape(shape: readonly number[]): GpuArray {
+    if (sizeOf(shape) !== this.size) throw new Error(`GpuArray.reshape: [${this.shape.join(', ')}] has ${this.size} values, [${shape.join(', ')}] needs ${sizeOf(shape)}`);
+    const owner = this.owner ?? this;
+    return new GpuArray(this.device, shape, this.value, owner);
   }
 
   /** The gpu.js value (texture, buffer or typed array), or a Promise of it while a WebGPU kernel is in flight. */
@@ -266,12 +295,13 @@ export class GpuArray {
 
   /** Records a kernel call that reads this array, so dispose() waits for it. */
   usedBy(use: Promise<unknown>): void {
-    this.pendingUses.push(use.catch(() => undefined));
+    if (this.owner) this.owner.usedBy(use);
+    else this.pendingUses.push(use.catch(() => undefined));
   }
 
   /** Copies the data to the CPU (the only place data leaves the device). */
   async read(): Promise<Float32Array> {
-    if (this.disposed) throw new Error(`read: array of shape [${this.shape.join(', ')}] was disposed`);
+    if (this.isDisposed) throw new Error(`read: array of shape [${this.shape.join(', ')}] was disposed`);
     const value = await this.value;
     const array = isDeviceBuffer(value) ? await value.toArray() : value;
     return flatten(array as NestedFloats, this.size);
@@ -279,7 +309,7 @@ export class GpuArray {
 
   /** Synchronous read, for GL and WebAssembly devices; throws while a WebGPU result is pending. */
   readSync(): Float32Array {
-    if (this.disposed) throw new Error(`readSync: array of shape [${this.shape.join(', ')}] was disposed`);
+    if (this.isDisposed) throw new Error(`readSync: array of shape [${this.shape.join(', ')}] was disposed`);
     const value = this.value;
     if (isPromise(value)) throw new Error(`readSync: array of shape [${this.shape.join(', ')}] is still being computed on ${this.device.info.mode}; use await read()`);
     const array = isDeviceBuffer(value) ? value.toArray() : value;
@@ -287,10 +317,11 @@ export class GpuArray {
     return flatten(array as NestedFloats, this.size);
   }
 
-  /** Releases the device memory once every kernel already issued on this array has run. */
+  /** Releases the device memory once every kernel already issued on this array has run (a view: nothing). */
   dispose(): void {
-    if (this.disposed) return;
+    if (this.owner || this.disposed) return;
     this.disposed = true;
+    this.device.arrayDisposed();
     const release = (value: DeviceValue) => {
       if (isDeviceBuffer(value)) value.delete();
     };
@@ -340,8 +371,51 @@ interface WebGpuEntry {
   requestAdapter(): Promise<{ info?: { vendor: string; architecture: string; description: string } } | null>;
 }
 
+// Creates the gpu.js instance and a probe kernel, which the caller runs (WebGPU's answer is a Promise).
+function openProbe(gpuMode: string): { gpu: GPU; probe: IKernelRunShortcut } {
+  const { GPU } = gpuJs();
+  try {
+    // gpu.js's own `mode` is 'gpu' for every GL backend, so it is not what we report
+    const gpu = new GPU({ mode: gpuMode as 'gpu' });
+    const probe = gpu.createKernel(`function (a) { return a[this.thread.x] * 2 + 1; }`, {
+      output: [3],
+      precision: 'single',
+    });
+    return { gpu, probe };
+  } catch (error) {
+    throw new Error(`GpuDevice(${gpuMode}): ${gpuMode} is not available here (gpu.js: ${(error as Error).message})`);
+  }
+}
+
+// Checks the probe's answer and reads the mode off the kernel that gave it; a mode other than
+// the one asked for (gpu.js falls back quietly) is an error, not a device.
+function checkProbe(requested: GpuModeRequest, gpu: GPU, probe: IKernelRunShortcut, result: unknown): GpuMode {
+  const values = Array.from(result as ArrayLike<number>);
+  const mode = kernelMode(probe);
+  let problem = '';
+  if (values.join(',') !== '3,5,7') problem = `probe kernel returned [${values.join(', ')}], expected [3, 5, 7]`;
+  else if (requested !== 'auto' && mode !== requested) problem = `${requested} requested but gpu.js ran the probe kernel on ${mode} (${requested} is not available here)`;
+  if (problem) {
+    probe.destroy();
+    void gpu.destroy();
+    throw new Error(`GpuDevice(${requested}): ${problem}`);
+  }
+  return mode;
+}
+
+function makeInfo(mode: GpuMode, requested: GpuModeRequest, renderer: string): GpuInfo {
+  return {
+    mode,
+    requested,
+    renderer,
+    isSoftware: mode === 'webasm' || mode === 'cpu' || /swiftshader|llvmpipe|softpipe|lavapipe/i.test(renderer),
+    isAsync: mode === 'webgpu',
+  };
+}
+
 // The kernel class tells the truth about the backend; gpu.js's `gpu.mode` says 'gpu' for all GL backends.
 function kernelMode(run: IKernelRunShortcut): GpuMode {
+  const { CPUKernel, HeadlessGLKernel, WebAssemblyKernel, WebGL2Kernel, WebGLKernel, WebGPUKernel } = gpuJs();
   const kernelClass = run.kernel.constructor;
   if (kernelClass === WebGPUKernel) return 'webgpu';
   if (kernelClass === HeadlessGLKernel) return 'headlessgl';
@@ -352,19 +426,20 @@ function kernelMode(run: IKernelRunShortcut): GpuMode {
   throw new Error(`GpuDevice: unknown gpu.js kernel class ${kernelClass.name}`);
 }
 
-async function describeRenderer(mode: GpuMode, run: IKernelRunShortcut): Promise<string> {
+function describeRenderer(mode: GpuMode, run: IKernelRunShortcut): string {
   if (mode === 'webgl2' || mode === 'webgl' || mode === 'headlessgl') {
     const gl = run.kernel.context as WebGLRenderingContext;
     const debugInfo = gl.getExtension('WEBGL_debug_renderer_info');
     return String(debugInfo ? gl.getParameter(debugInfo.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
   }
-  if (mode === 'webgpu') {
-    // TypeScript's DOM lib does not declare WebGPU yet
-    const webgpu = (navigator as Navigator & { gpu: WebGpuEntry }).gpu;
-    const adapter = await webgpu.requestAdapter();
-    const info = adapter?.info;
-    return info ? `WebGPU ${info.vendor} ${info.architecture} ${info.description}`.trim() : 'WebGPU (adapter info unavailable)';
-  }
   if (mode === 'webasm') return 'WebAssembly';
   return 'JavaScript (gpu.js CPU fallback)';
+}
+
+async function describeWebGpu(): Promise<string> {
+  // TypeScript's DOM lib does not declare WebGPU yet
+  const webgpu = (navigator as Navigator & { gpu: WebGpuEntry }).gpu;
+  const adapter = await webgpu.requestAdapter();
+  const info = adapter?.info;
+  return info ? `WebGPU ${info.vendor} ${info.architecture} ${info.description}`.trim() : 'WebGPU (adapter info unavailable)';
 }

@@ -14,6 +14,7 @@
 // from one: gpu.js compiles source text, and a table says in one line per op
 // what the op computes.
 import { type GpuArray, sizeOf } from './device.js';
+import { collapseStrides, stridedKernel } from './strided.js';
 import { erf } from './gelu.js';
 import { roundHalfEven } from './quantize.js';
 
@@ -54,8 +55,10 @@ const binaryExpressions = {
   sub: 'u - v',
   mul: 'u * v',
   div: 'u / v',
-  // u^v for u >= 0 (GLSL pow is undefined for a negative base)
-  pow: 'Math.pow(u, v)',
+  // GLSL pow(u, v) is exp2(v * log2(u)): undefined for u < 0 and for 0^0. As Math.pow: x^0 = 1, and a
+  // negative base takes |u|^v with the sign of an odd integer exponent (a non-integer exponent of a
+  // negative base, NaN on the CPU, is left undefined)
+  pow: 'v === 0 ? 1.0 : (u < 0 ? (v - 2.0 * Math.floor(v / 2.0) === 1.0 ? -1.0 : 1.0) * Math.pow(-u, v) : Math.pow(u, v))',
   maximum: 'Math.max(u, v)',
   minimum: 'Math.min(u, v)',
   gt: 'u > v ? 1.0 : 0.0',
@@ -77,12 +80,16 @@ export function unary(op: UnaryOp, x: GpuArray, scalar = 0): GpuArray {
   return x.device.run(key, kernel, x.shape, [x, scalar]);
 }
 
-/** min(max(x, low), high), elementwise. */
+/** min(max(x, low), high), elementwise; an infinite bound is left out of the kernel (it clamps nothing). */
 export function clamp(x: GpuArray, low: number, high: number): GpuArray {
-  const key = `clamp:${x.size}`;
-  const source = `function (x, low, high) { return Math.min(Math.max(x[this.thread.x], low), high); }`;
+  let expression = 'x[this.thread.x]';
+  if (low !== -Infinity) expression = `Math.max(${expression}, low)`;
+  if (high !== Infinity) expression = `Math.min(${expression}, high)`;
+  const key = `clamp:${x.size}:${low === -Infinity ? '' : 'low'}:${high === Infinity ? '' : 'high'}`;
+  const source = `function (x, low, high) { return ${expression}; }`;
   const kernel = x.device.kernel(key, { source, output: [x.size] });
-  return x.device.run(key, kernel, x.shape, [x, low, high]);
+  // the bounds are arguments (one compiled kernel for every value); finite stand-ins where unused
+  return x.device.run(key, kernel, x.shape, [x, Number.isFinite(low) ? low : 0, Number.isFinite(high) ? high : 0]);
 }
 
 /** `op(a, b)` with NumPy broadcasting: shapes are aligned at the right, a dim of 1 stretches. */
@@ -101,48 +108,9 @@ export function where(cond: GpuArray, a: GpuArray, b: GpuArray): GpuArray {
 function broadcastKernel(op: string, expression: string, inputs: readonly GpuArray[], names: readonly string[]): GpuArray {
   const shapes = inputs.map((input) => input.shape);
   const outShape = shapes.reduce<number[]>((out, shape) => broadcastShapes(out, shape, op, shapes), []);
-  const { dims, strides } = collapseBroadcast(outShape, shapes);
-  // at least three dims [..., d(n-2), d(n-1)]; gpu.js's output is [x, y, z] = [d(n-1), d(n-2), all leading dims]
-  while (dims.length < 3) {
-    dims.unshift(1);
-    for (const s of strides) s.unshift(0);
-  }
-  const n = dims.length;
-  const leading = dims.slice(0, n - 2);
-  const zSize = leading.reduce((p, d) => p * d, 1);
-  const where = `${op}: ${shapes.map((s) => `[${s.join(',')}]`).join(' with ')}`;
-  if (zSize >= 1 << 22) throw new Error(`${where}: ${zSize} leading positions exceed the 2^22 the index arithmetic is exact for`);
-  const constants: Record<string, number> = {};
-  const lines: string[] = [];
-  if (leading.length === 1) {
-    lines.push('const i0 = this.thread.z;');
-  } else {
-    // unravel z into the leading dims: i_d = floor(z / inner_d) mod dims[d], with inner_d the
-    // product of the leading dims after d. The +0.5 keeps float division exact below 2^22.
-    for (let d = 0; d < leading.length; d++) {
-      const inner = leading.slice(d + 1).reduce((p, v) => p * v, 1);
-      constants[`inner${d}`] = inner;
-      constants[`outer${d}`] = inner * leading[d]!;
-      constants[`dim${d}`] = leading[d]!;
-      lines.push(`const i${d} = Math.floor((this.thread.z + 0.5) / this.constants.inner${d}) - Math.floor((this.thread.z + 0.5) / this.constants.outer${d}) * this.constants.dim${d};`);
-    }
-  }
-  lines.push(`const i${n - 2} = this.thread.y;`, `const i${n - 1} = this.thread.x;`);
-  inputs.forEach((_, k) => {
-    const terms: string[] = [];
-    for (let d = 0; d < n; d++) {
-      constants[`s${k}_${d}`] = strides[k]![d]!;
-      terms.push(`i${d} * this.constants.s${k}_${d}`);
-    }
-    lines.push(`const ${names[k]} = in${k}[${terms.join(' + ')}];`);
-  });
-  const source = `function (${inputs.map((_, k) => `in${k}`).join(', ')}) {
-    ${lines.join('\n    ')}
-    return ${expression};
-  }`;
-  const key = `${op}:${dims.join('x')}:${strides.map((s) => s.join(',')).join(':')}`;
-  const kernel = inputs[0]!.device.kernel(key, { source, output: [dims[n - 1]!, dims[n - 2]!, zSize], constants });
-  return inputs[0]!.device.run(key, kernel, outShape, inputs);
+  const strided = inputs.map((array) => ({ array, strides: broadcastStrides(array.shape, outShape) }));
+  return stridedKernel(op, outShape, strided, (at) => `${names.map((name, k) => `const ${name} = in${k}[${at(k)}];`).join('\n    ')}
+    return ${expression};`);
 }
 
 /** The broadcast result shape of `a` and `b`, or an error naming the shapes. */
@@ -163,32 +131,14 @@ export function broadcastShapes(a: readonly number[], b: readonly number[], op =
 /**
  * Strides of each input over the output shape (0 where it is broadcast),
  * with adjacent dims merged wherever every input steps through them
- * contiguously (or stays put), so the kernel needs as few dims as possible.
- * Dims of size 1 in the output are dropped.
+ * contiguously (or stays put). Dims of size 1 in the output are dropped.
  */
 export function collapseBroadcast(outShape: readonly number[], shapes: readonly (readonly number[])[]): { dims: number[]; strides: number[][] } {
-  const full = shapes.map((shape) => broadcastStrides(shape, outShape));
-  const dims: number[] = [];
-  const strides: number[][] = shapes.map(() => []);
-  for (let i = 0; i < outShape.length; i++) {
-    const dim = outShape[i]!;
-    if (dim === 1) continue;
-    const last = dims.length - 1;
-    // merge dim i into the previous one when, for every input, stepping the previous dim equals stepping i by its full length
-    if (last >= 0 && full.every((s, k) => strides[k]![last] === s[i]! * dim)) {
-      dims[last] = dims[last]! * dim;
-      full.forEach((s, k) => (strides[k]![last] = s[i]!));
-    } else {
-      dims.push(dim);
-      full.forEach((s, k) => strides[k]!.push(s[i]!));
-    }
-  }
-  if (dims.length === 0) return { dims: [1], strides: shapes.map(() => [0]) };
-  return { dims, strides };
+  return collapseStrides(outShape, shapes.map((shape) => broadcastStrides(shape, outShape)));
 }
 
 // Row-major strides of `shape` laid over `outShape` (right-aligned), 0 where `shape` broadcasts.
-function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
+export function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
   sizeOf(shape);
   const strides = new Array<number>(outShape.length).fill(0);
   let stride = 1;

@@ -10,7 +10,9 @@
 // computes a 2x2 or 4x1 tile has to return Array(4), which WebGPU pipeline
 // results and our flat-array inputs do not take. The loop is unrolled by 4
 // instead, which lets the shader compiler keep four products in flight.
-import { type GpuArray } from './device.js';
+import { type GpuArray, sizeOf } from './device.js';
+import { broadcastShapes } from './elementwise.js';
+import { expand } from './layout.js';
 
 export interface MatmulOptions {
   /** use A^T: A holds [batch, K, M] instead of [batch, M, K] */
@@ -56,10 +58,10 @@ function matmulKernel(this: { thread: { x: number; y: number; z: number }; const
 }
 
 /**
- * Batched matmul: A is [M, K] or [batch, M, K] (transposed: [K, M] /
- * [batch, K, M]); B is [K, N] or [batch, K, N] (transposed: [N, K] /
- * [batch, N, K]). A 2-D operand is shared across the batch. Leading batch
- * dims beyond one are flattened: [B, H, M, K] @ [B, H, K, N] works.
+ * Batched matmul over the last two dims: A is [..., M, K] (transposed: [..., K, M]), B is
+ * [..., K, N] (transposed: [..., N, K]), and the leading dims broadcast as in NumPy. An operand
+ * whose leading dims hold one matrix is shared by the whole batch at no cost ([B, T, D] @ W);
+ * one that broadcasts partly ([B, 1, M, K] @ [1, H, K, N]) is expanded to the full batch first.
  */
 export function matmul(a: GpuArray, b: GpuArray, options: MatmulOptions = {}): GpuArray {
   const transA = options.transA ?? false;
@@ -73,29 +75,37 @@ export function matmul(a: GpuArray, b: GpuArray, options: MatmulOptions = {}): G
   const [M, K] = transA ? [aCols, aRows] : [aRows, aCols];
   const [KB, N] = transB ? [bCols, bRows] : [bRows, bCols];
   if (K !== KB) throw new Error(`${where}: inner dims ${K} and ${KB} differ`);
-  const aBatch = aBatchDims.reduce((p, d) => p * d, 1);
-  const bBatch = bBatchDims.reduce((p, d) => p * d, 1);
-  if (aBatchDims.length > 0 && bBatchDims.length > 0 && aBatchDims.join(',') !== bBatchDims.join(',')) {
-    throw new Error(`${where}: batch dims [${aBatchDims.join(',')}] and [${bBatchDims.join(',')}] differ`);
-  }
-  const batch = Math.max(aBatch, bBatch);
-  const batchDims = aBatchDims.length > 0 ? aBatchDims : bBatchDims;
+  const batchDims = broadcastShapes(aBatchDims, bBatchDims, 'matmul');
+  const batch = sizeOf(batchDims);
+  // an operand with one matrix is shared (batch stride 0); one with a full batch is walked; any
+  // other broadcast is materialised
+  const fit = (x: GpuArray, dims: readonly number[]): GpuArray => {
+    const own = sizeOf(dims);
+    return own === 1 || own === batch ? x : expand(x, [...batchDims, ...x.shape.slice(-2)]);
+  };
+  const aFull = fit(a, aBatchDims);
+  const bFull = fit(b, bBatchDims);
+  const aShared = sizeOf(aBatchDims) === 1 && batch > 1;
+  const bShared = sizeOf(bBatchDims) === 1 && batch > 1;
   const constants: MatmulConstants = {
     blocks: Math.floor(K / 4),
     remainder: K % 4,
-    aBatch: aBatchDims.length > 0 ? M * K : 0,
+    aBatch: aShared ? 0 : M * K,
     aRow: transA ? 1 : K,
     aK: transA ? M : 1,
-    bBatch: bBatchDims.length > 0 ? K * N : 0,
+    bBatch: bShared ? 0 : K * N,
     bCol: transB ? K : 1,
     bK: transB ? 1 : N,
   };
-  const key = `matmul:${batch}x${M}x${K}x${N}:${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}:${constants.aBatch > 0 ? 'a' : ''}${constants.bBatch > 0 ? 'b' : ''}`;
+  const key = `matmul:${batch}x${M}x${K}x${N}:${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}:${aShared ? '' : 'a'}${bShared ? '' : 'b'}`;
   const kernel = a.device.kernel(key, {
     source: matmulKernel,
     output: [N, M, batch],
     constants: { ...constants },
     loopMaxIterations: Math.ceil(K / 4),
   });
-  return a.device.run(key, kernel, [...batchDims, M, N], [a, b]);
+  const out = a.device.run(key, kernel, [...batchDims, M, N], [aFull, bFull]);
+  if (aFull !== a) aFull.dispose();
+  if (bFull !== b) bFull.dispose();
+  return out;
 }
