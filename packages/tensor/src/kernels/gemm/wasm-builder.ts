@@ -86,6 +86,7 @@ export class FunctionBody {
   br(depth: number): this { return this.op(0x0c, ...u32leb(depth)); }
   brIf(depth: number): this { return this.op(0x0d, ...u32leb(depth)); }
   call(fn: FunctionBody): this { return this.op(0x10, ...u32leb(fn.index)); }
+  return(): this { return this.op(0x0f); }
 
   // locals
   get(index: number): this { return this.op(0x20, ...u32leb(index)); }
@@ -105,6 +106,12 @@ export class FunctionBody {
   i32Mul(): this { return this.op(0x6c); }
   i32And(): this { return this.op(0x71); }
   i32ShrU(): this { return this.op(0x76); }
+  /** memory.copy(dst, src, bytes) from the bulk-memory proposal: memmove, overlap allowed. */
+  memoryCopy(): this { return this.op(0xfc, ...u32leb(10), 0x00, 0x00); }
+  i32Eq(): this { return this.op(0x46); }
+  i32LtU(): this { return this.op(0x49); }
+  i32LeU(): this { return this.op(0x4d); }
+  i32Or(): this { return this.op(0x72); }
   /** select: the first operand if the i32 condition on top is non-zero, else the second. */
   select(): this { return this.op(0x1b); }
 

@@ -75,7 +75,7 @@ interface Layout {
   rowBlockPanels: number; rowBlocks: number; colBlockPanels: number; colBlocks: number;
   units: number; packTasks: number;
   aItems: number; bItems: number;
-  aBytes: number; bBytes: number; bPackedBytes: number; ldcBuffer: number; cBytes: number; scratchBytes: number;
+  aBytes: number; bBytes: number; aSlack: number; bSlack: number; bPackedBytes: number; ldcBuffer: number; cBytes: number; scratchBytes: number;
   unitTable: number; packTable: number; aBase: number; bBase: number; bPackedBase: number; cBase: number; scratch: number;
   end: number;
 }
@@ -92,6 +92,7 @@ export class WasmGemm {
   private readonly module: WebAssembly.Module;
   private readonly gemmUnit: (record: number, scratch: number) => void;
   private readonly packTask: (record: number) => void;
+  private readonly moveRowsExport: (src: number, srcLd: number, dst: number, dstLd: number, rows: number, rowBytes: number) => void;
   private f32: Float32Array;
   private i32: Int32Array;
   private pool: GemmPool | null = null;
@@ -115,6 +116,7 @@ export class WasmGemm {
     const exports = new WebAssembly.Instance(this.module, { env: { memory } }).exports;
     this.gemmUnit = exports['gemmUnit'] as (record: number, scratch: number) => void;
     this.packTask = exports['packTask'] as (record: number) => void;
+    this.moveRowsExport = exports['moveRows'] as WasmGemm['moveRowsExport'];
     this.f32 = new Float32Array(memory.buffer);
     this.i32 = new Int32Array(memory.buffer);
   }
@@ -206,25 +208,29 @@ export class WasmGemm {
     const aItems = p.strideA === 0 ? 1 : p.batch;
     const bItems = p.strideB === 0 ? 1 : p.batch;
     const packTasks = bItems * Math.ceil(nPanels / PACK_TASK_STRIPS);
-    // A and B as stored, plus room for the rows the last panel or strip reads past the end:
-    // whole rows when k runs along the stored rows, a few floats when it runs across them
-    const aBytes = align64((p.M * p.K + mr * (p.transA ? 1 : p.K)) * 4);
-    const bBytes = align64((p.K * p.N + nr * (p.transB ? p.K : 1)) * 4);
+    // A and B as stored, the items one after another, and after the last one room for the rows
+    // its last panel or strip reads past the end: whole rows when k runs along the stored rows, a
+    // few floats when it runs across them. (Earlier items read into the next one: any finite
+    // numbers do, they only reach padding.)
+    const aBytes = p.M * p.K * 4;
+    const bBytes = p.K * p.N * 4;
+    const aSlack = mr * (p.transA ? 1 : p.K) * 4;
+    const bSlack = nr * (p.transB ? p.K : 1) * 4;
     const bPackedBytes = nPanels * nr * p.K * 4;
     const ldcBuffer = nPanels * nr; // floats per row of a C buffer
-    const cBytes = mPanels * mr * ldcBuffer * 4;
+    const cBytes = align64(mPanels * mr * ldcBuffer * 4);
     const scratchBytes = mcRows * kc * 4;
     const unitTable = CONTROL_BYTES;
     const packTable = align64(unitTable + units * UNIT.bytes);
     const aBase = align64(packTable + packTasks * PACK.bytes);
-    const bBase = aBase + aItems * aBytes;
-    const bPackedBase = bBase + bItems * bBytes;
+    const bBase = align64(aBase + aItems * aBytes + aSlack);
+    const bPackedBase = align64(bBase + bItems * bBytes + bSlack);
     const cBase = bPackedBase + bItems * bPackedBytes;
     const scratch = cBase + p.batch * cBytes;
     const end = scratch + threads * scratchBytes;
     return {
       threads, mPanels, nPanels, rowBlockPanels, rowBlocks, colBlockPanels, colBlocks, units, packTasks, aItems, bItems,
-      aBytes, bBytes, bPackedBytes, ldcBuffer, cBytes, scratchBytes, unitTable, packTable, aBase, bBase, bPackedBase, cBase, scratch, end,
+      aBytes, bBytes, aSlack, bSlack, bPackedBytes, ldcBuffer, cBytes, scratchBytes, unitTable, packTable, aBase, bBase, bPackedBase, cBase, scratch, end,
     };
   }
 
@@ -233,22 +239,20 @@ export class WasmGemm {
     this.ensureBytes(L.end);
     const { f32, i32 } = this;
 
-    // (1) copy in, zeros past the end of A and B for the last panel and strip to read
+    // (1) copy in, and zeros past the end of A and B for the last panel and strip to read
     const [aRows, aCols] = p.transA ? [p.K, p.M] : [p.M, p.K];
-    for (let item = 0; item < L.aItems; item++) {
-      const at = (L.aBase + item * L.aBytes) / 4;
-      copyRows(p.A, p.aOff + item * p.strideA, p.lda, f32, at, aCols, aRows, aCols);
-      f32.fill(0, at + aRows * aCols, at + L.aBytes / 4);
-    }
     const [bRows, bCols] = p.transB ? [p.N, p.K] : [p.K, p.N];
-    for (let item = 0; item < L.bItems; item++) {
-      const at = (L.bBase + item * L.bBytes) / 4;
-      copyRows(p.B, p.bOff + item * p.strideB, p.ldb, f32, at, bCols, bRows, bCols);
-      f32.fill(0, at + bRows * bCols, at + L.bBytes / 4);
-    }
+    copyItems(p.A, p.aOff, p.strideA, p.lda, f32, L.aBase / 4, aRows * aCols, aCols, L.aItems, aRows, aCols);
+    copyItems(p.B, p.bOff, p.strideB, p.ldb, f32, L.bBase / 4, bRows * bCols, bCols, L.bItems, bRows, bCols);
+    const aEnd = L.aBase / 4 + L.aItems * aRows * aCols, bEnd = L.bBase / 4 + L.bItems * bRows * bCols;
+    f32.fill(0, aEnd, aEnd + L.aSlack / 4);
+    f32.fill(0, bEnd, bEnd + L.bSlack / 4);
     if (p.accumulate) {
-      for (let item = 0; item < p.batch; item++) {
-        copyRows(p.C, p.cOff + item * p.strideC, p.ldc, f32, (L.cBase + item * L.cBytes) / 4, L.ldcBuffer, p.M, p.N);
+      // C goes in packed tight at the start of the C area, then each item is spread out to its
+      // padded buffer, last item first so nothing is overwritten before it moves
+      copyItems(p.C, p.cOff, p.strideC, p.ldc, f32, L.cBase / 4, p.M * p.N, p.N, p.batch, p.M, p.N);
+      for (let item = p.batch - 1; item >= 0; item--) {
+        this.moveRows(L.cBase + item * p.M * p.N * 4, p.N * 4, L.cBase + item * L.cBytes, L.ldcBuffer * 4, p.M, p.N * 4);
       }
     }
 
@@ -295,10 +299,12 @@ export class WasmGemm {
     }
     this.runJob({ kind: 'gemm', table: L.unitTable, count: L.units, recordBytes: UNIT.bytes, scratch: L.scratch, scratchBytes: L.scratchBytes }, L.threads > 1);
 
-    // (4) copy out
+    // (4) copy out: squeeze the padded buffers together at the start of the C area (first item
+    // first), then one copy when the items lie one after another in C
     for (let item = 0; item < p.batch; item++) {
-      copyRows(this.f32, (L.cBase + item * L.cBytes) / 4, L.ldcBuffer, p.C, p.cOff + item * p.strideC, p.ldc, p.M, p.N);
+      this.moveRows(L.cBase + item * L.cBytes, L.ldcBuffer * 4, L.cBase + item * p.M * p.N * 4, p.N * 4, p.M, p.N * 4);
     }
+    copyItems(this.f32, L.cBase / 4, p.M * p.N, p.N, p.C, p.cOff, p.strideC, p.ldc, p.batch, p.M, p.N);
   }
 
   /** Runs a job's records on the pool, or all on this thread. */
@@ -306,6 +312,12 @@ export class WasmGemm {
     const runHere = job.kind === 'pack' ? this.packTask : (record: number) => this.gemmUnit(record, job.scratch);
     if (parallel && this.pool) this.pool.run(job, runHere);
     else for (let u = 0; u < job.count; u++) runHere(job.table + u * job.recordBytes);
+  }
+
+  /** Rows from one place in the memory to another (byte addresses and strides); see moveRows in
+   *  wasm-kernel.ts. */
+  private moveRows(src: number, srcLd: number, dst: number, dstLd: number, rows: number, rowBytes: number): void {
+    if (src !== dst || srcLd !== dstLd) this.moveRowsExport(src, srcLd, dst, dstLd, rows, rowBytes);
   }
 
   /** Grows the memory to hold `bytes`; the typed-array views must be re-made after a grow. */
@@ -328,6 +340,24 @@ function itemOf(p: Problem, item: number): Problem {
   return { ...p, batch: 1, aOff: p.aOff + item * p.strideA, bOff: p.bOff + item * p.strideB, cOff: p.cOff + item * p.strideC };
 }
 
+/** Copies `items` matrices of rows x cols: item i from `from` at fromOff + i*fromStride with row
+ *  stride fromLd, to `to` at toOff + i*toStride with row stride toLd. */
+function copyItems(
+  from: Float32Array, fromOff: number, fromStride: number, fromLd: number,
+  to: Float32Array, toOff: number, toStride: number, toLd: number,
+  items: number, rows: number, cols: number,
+): void {
+  const size = rows * cols;
+  const tight = (stride: number, ld: number): boolean => ld === cols && (items === 1 || stride === size);
+  if (tight(fromStride, fromLd) && tight(toStride, toLd)) {
+    to.set(from.subarray(fromOff, fromOff + items * size), toOff); // one memcpy
+    return;
+  }
+  for (let item = 0; item < items; item++) {
+    copyRows(from, fromOff + item * fromStride, fromLd, to, toOff + item * toStride, toLd, rows, cols);
+  }
+}
+
 /** Copies a rows x cols block between row-major layouts with row strides fromLd and toLd. */
 function copyRows(from: Float32Array, fromOff: number, fromLd: number, to: Float32Array, toOff: number, toLd: number, rows: number, cols: number): void {
   if (fromLd === cols && toLd === cols) {
@@ -335,8 +365,9 @@ function copyRows(from: Float32Array, fromOff: number, fromLd: number, to: Float
     return;
   }
   for (let r = 0; r < rows; r++) {
-    const at = fromOff + r * fromLd;
-    if (cols < 16) for (let c = 0; c < cols; c++) to[toOff + r * toLd + c] = from[at + c]!;
-    else to.set(from.subarray(at, at + cols), toOff + r * toLd);
+    const at = fromOff + r * fromLd, to0 = toOff + r * toLd;
+    // a subarray costs an allocation: short rows go element by element
+    if (cols < 128) for (let c = 0; c < cols; c++) to[to0 + c] = from[at + c]!;
+    else to.set(from.subarray(at, at + cols), to0);
   }
 }

@@ -70,8 +70,8 @@ export interface KernelOptions extends KernelShape {
   shared: boolean;
 }
 
-/** Builds the module bytes. It imports env.memory and exports
- *  gemmUnit(record, scratch), packTask(record), and the packers packA / packB. */
+/** Builds the module bytes. It imports env.memory and exports gemmUnit(record, scratch),
+ *  packTask(record), the packers packA / packB, and moveRows (see emitMoveRows). */
 export function buildGemmModule(o: KernelOptions): Uint8Array<ArrayBuffer> {
   if (o.nr % 4 !== 0 || o.mr % 4 !== 0) throw new Error(`buildGemmModule: mr ${o.mr} and nr ${o.nr} must be multiples of 4`);
   const mod = new ModuleBuilder().importMemory(o.initialPages, o.maximumPages, o.shared);
@@ -82,6 +82,7 @@ export function buildGemmModule(o: KernelOptions): Uint8Array<ArrayBuffer> {
   emitPack(packB, o.nr);
   emitPackTask(mod.addFunction('packTask', ['i32'], []), packB);
   emitGemmUnit(mod.addFunction('gemmUnit', ['i32', 'i32'], []), o, packA);
+  emitMoveRows(mod.addFunction('moveRows', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32'], []));
   return mod.build();
 }
 
@@ -163,6 +164,41 @@ function emitPack(f: FunctionBody, width: number): void {
   }
   f.end();
   f.get(p).i32Const(1).i32Sub().tee(p).brIf(0);
+  f.end();
+}
+
+/**
+ * moveRows(src, srcLd, dst, dstLd, rows, rowBytes): copies `rows` rows of rowBytes between row
+ * strides srcLd and dstLd (bytes), in place if need be: it squeezes the padded C buffers together
+ * before they go out in one copy, and spreads C out to them when accumulating. Squeezing (the
+ * rows get closer) runs from the first row, spreading from the last, so that no row is
+ * overwritten before it has moved. (In place, dst <= src when squeezing and >= when spreading.)
+ */
+function emitMoveRows(f: FunctionBody): void {
+  const [src, srcLd, dst, dstLd, rows, rowBytes] = [0, 1, 2, 3, 4, 5];
+  f.get(rows).i32Eqz().if().return().end();
+  // forward when dstLd < srcLd, or the strides are equal and dst <= src
+  f.get(dstLd).get(srcLd).i32LtU().get(dstLd).get(srcLd).i32Eq().get(dst).get(src).i32LeU().i32And().i32Or().if();
+  {
+    f.loop();
+    f.get(dst).get(src).get(rowBytes).memoryCopy();
+    f.get(src).get(srcLd).i32Add().set(src);
+    f.get(dst).get(dstLd).i32Add().set(dst);
+    f.get(rows).i32Const(1).i32Sub().tee(rows).brIf(0);
+    f.end();
+  }
+  f.else();
+  {
+    // start from the last row
+    f.get(src).get(rows).i32Const(1).i32Sub().get(srcLd).i32Mul().i32Add().set(src);
+    f.get(dst).get(rows).i32Const(1).i32Sub().get(dstLd).i32Mul().i32Add().set(dst);
+    f.loop();
+    f.get(dst).get(src).get(rowBytes).memoryCopy();
+    f.get(src).get(srcLd).i32Sub().set(src);
+    f.get(dst).get(dstLd).i32Sub().set(dst);
+    f.get(rows).i32Const(1).i32Sub().tee(rows).brIf(0);
+    f.end();
+  }
   f.end();
 }
 
