@@ -113,6 +113,15 @@ describe('resume equals uninterrupted', () => {
     expect((await loadCheckpoint(join(out, 'checkpoint.safetensors'))).position).toMatchObject({ step: 2, epoch: 0, batchInEpoch: 2 });
   });
 
+  it('--stop-after that reaches the last step just finishes the run', async () => {
+    const out = join(temp.dir, 'stop-at-end');
+    const s = await new Trainer(tinyRun(out, { steps: 3, stopAfter: 3 })).run();
+    expect(s.stopped_early).toBe(false);
+    expect(s.steps).toBe(3);
+    expect(Number.isFinite(s.test_accuracy)).toBe(true);
+    expect(readdirSync(join(out, 'model')).sort()).toEqual(['config.json', 'model.safetensors', 'preprocessor_config.json']);
+  });
+
   it('readRunOptions refuses a folder that is not a training output', async () => {
     await expect(readRunOptions(temp.dir)).rejects.toThrow(/no run\.json there/);
   });
