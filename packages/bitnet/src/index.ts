@@ -10,3 +10,18 @@ export { bitnetQuantConfig, parseQuantConfig, applyQuantConfig, type BitNetQuant
 export { TernaryLinear } from './ternary-linear.js';
 export { savePacked, loadPacked, toPacked, PACKING_LAYOUT, type PackedQuantConfig } from './packed.js';
 export { storageReport, type StorageReport, type StorageScheme } from './storage.js';
+export { quantizePTQ, type PTQOptions, type PTQReport, type PTQLayerReport } from './ptq/quantize.js';
+export { QuantizedLinear, staticQuantize, type ActivationMode, type QuantizedLinearOptions } from './ptq/quantized-linear.js';
+export { fitTernary, type GridMethod, type PTQMethod } from './ptq/fit.js';
+export { absmeanTernary } from './ptq/absmean.js';
+export { twnTernary } from './ptq/twn.js';
+export { refitScales } from './ptq/refit.js';
+export { channelMeans, centerRows } from './ptq/asymmetric.js';
+export { twoPlaneTernary } from './ptq/two-plane.js';
+export { gptqTernary, roundToGrid, refitScalesToOutputs, HessianAccumulator, type GptqOptions } from './ptq/gptq.js';
+export { dequantize, relativeError, bitsPerWeight, type TernaryWeights, type TernaryPlane, type Granularity } from './ptq/ternary-weights.js';
+export { type ForwardFn } from './ptq/calibration.js';
+export {
+  compareModels, compareLogits, layerOutputErrors, layerSensitivity, isLinearLike,
+  type ModelComparison, type LayerOutputError, type LayerSensitivity, type CompareOptions, type LayerErrorOptions,
+} from './metrics.js';

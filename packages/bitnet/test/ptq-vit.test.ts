@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Generator, Tensor, randn } from '@bitvit/tensor';
 import { Adam, crossEntropy, type Module } from '@bitvit/nn';
 // bitnet does not depend on vit (DESIGN.md); its tests reach the sibling package's sources.
-import { createModel, presetConfig } from '../../vit/src/index.js';
+import { createModel, presetConfig } from '@bitvit/vit';
 import { compareModels, layerOutputErrors, layerSensitivity, type ModelComparison } from '../src/metrics.js';
 import { quantizePTQ, type PTQOptions, type PTQReport } from '../src/ptq/quantize.js';
 
