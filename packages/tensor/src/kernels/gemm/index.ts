@@ -22,18 +22,19 @@ const WASM_MIN_MACS = 8192;
 let engine: WasmGemm | null | undefined; // undefined: not built yet; null: no SIMD here
 let threads = defaultThreads();
 
+/** One thread per core, up to 8 (the machine this was tuned on has 2). */
 function defaultThreads(): number {
   const os = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:os') as
     | { availableParallelism?: () => number }
     | undefined;
-  return Math.min(2, os?.availableParallelism?.() ?? 1);
+  return Math.min(8, os?.availableParallelism?.() ?? 1);
 }
 
 /** The WebAssembly engine, built on first use (null where WebAssembly SIMD is missing). */
 export function wasmEngine(): WasmGemm | null {
   if (engine === undefined) {
     engine = hasWasmSimd() ? new WasmGemm(hasRelaxedSimd()) : null;
-    engine?.setThreads(threads);
+    engine?.setThreads(threads, false); // the workers start with the first call that needs them
   }
   return engine;
 }
@@ -51,9 +52,10 @@ export function gemmInfo(): { path: 'wasm-simd' | 'typescript'; threads: number;
   return wasm ? { path: 'wasm-simd', threads: wasm.threads, relaxedSimd: wasm.relaxedSimd } : { path: 'typescript', threads: 1, relaxedSimd: false };
 }
 
-/** How many threads gemm may use (this one included); 1 disables the worker pool. */
+/** How many threads gemm may use (this one included); 1 disables the worker pool. The workers
+ *  start now, and this returns once they are up (~50 ms). */
 export function setGemmThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new Error(`setGemmThreads: expected an integer >= 1, got ${n}`);
   threads = n;
-  engine?.setThreads(n);
+  wasmEngine()?.setThreads(n);
 }

@@ -96,6 +96,7 @@ export class WasmGemm {
   private f32: Float32Array;
   private i32: Int32Array;
   private pool: GemmPool | null = null;
+  private wantedThreads = 1;
 
   constructor(relaxedSimd: boolean, readonly tiling: Tiling = DEFAULT_TILING) {
     this.relaxedSimd = relaxedSimd;
@@ -121,9 +122,9 @@ export class WasmGemm {
     this.i32 = new Int32Array(memory.buffer);
   }
 
-  /** Threads in use: this one plus the pool's workers. */
+  /** Threads a big enough call uses: this one plus the pool's workers (once they are up). */
   get threads(): number {
-    return 1 + (this.pool?.size ?? 0);
+    return this.shared ? this.wantedThreads : 1;
   }
 
   /** Records the pool's workers ran so far (tests check that the workers really took part). */
@@ -131,13 +132,24 @@ export class WasmGemm {
     return this.pool?.workerUnits ?? 0;
   }
 
-  /** n = 1 closes the pool; n > 1 starts n - 1 workers (if shared memory and workers exist). */
-  setThreads(n: number): void {
-    const workers = Math.min(Math.max(1, Math.floor(n)), MAX_WORKERS + 1) - 1;
-    if (this.pool && this.pool.size === workers) return;
-    this.pool?.close();
-    this.pool = null;
-    if (workers > 0 && this.shared) this.pool = new GemmPool(this.module, this.memory, workers);
+  /**
+   * Uses n threads from now on: this one and n - 1 workers; n = 1 closes the pool. With `wait`,
+   * the workers start now and this returns once they are up (a worker takes ~50 ms to start);
+   * without, they start on the first call big enough to use them, and join calls as they come up.
+   */
+  setThreads(n: number, wait = true): void {
+    this.wantedThreads = Math.min(Math.max(1, Math.floor(n)), MAX_WORKERS + 1);
+    if (this.pool && this.pool.size !== this.wantedThreads - 1) {
+      this.pool.close();
+      this.pool = null;
+    }
+    if (wait) this.startPool(5000);
+  }
+
+  private startPool(readyMs: number): void {
+    if (!this.pool && this.wantedThreads > 1 && this.shared) {
+      this.pool = new GemmPool(this.module, this.memory, this.wantedThreads - 1, readyMs);
+    }
   }
 
   run(call: GemmCall): void {
@@ -237,6 +249,7 @@ export class WasmGemm {
   private runFitting(p: Problem, L: Layout): void {
     const { mr, nr } = this.tiling;
     this.ensureBytes(L.end);
+    if (L.threads > 1) this.startPool(0);
     const { f32, i32 } = this;
 
     // (1) copy in, and zeros past the end of A and B for the last panel and strip to read
