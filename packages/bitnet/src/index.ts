@@ -25,3 +25,4 @@ export {
   compareModels, compareLogits, layerOutputErrors, layerSensitivity, isLinearLike,
   type ModelComparison, type LayerOutputError, type LayerSensitivity, type CompareOptions, type LayerErrorOptions,
 } from './metrics.js';
+export { ptqToTernary, packedIncompatibility } from './ptq/export.js';
