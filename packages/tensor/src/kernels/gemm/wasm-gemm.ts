@@ -84,8 +84,8 @@ export class WasmGemm {
   readonly relaxedSimd: boolean;
   readonly shared: boolean;
   /** Below this many flops (2*M*N*K over the batch) a call stays on one thread: waking a worker
-   *  and waiting for it costs tens of microseconds (measured, see docs/gemm.md). */
-  parallelMinFlops = 2e6;
+   *  and waiting for it costs 15-30 microseconds (measured, see docs/gemm.md). */
+  parallelMinFlops = 8e6;
   /** Problems needing more memory than this are cut in halves (by batch items, then rows, ...). */
   splitBytes = 256 * 1024 * 1024;
   private readonly memory: WebAssembly.Memory;
