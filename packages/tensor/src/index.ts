@@ -10,6 +10,7 @@ export * from './ops/shape.js';
 export * from './ops/matmul.js';
 export * from './ops/nn.js';
 export * from './ops/quant.js';
+import { applyBackendFromEnvironment } from './kernels/index.js';
 export {
   kernels, setBackend, loadBackend, getBackend, registerBackend, backendInfo, type BackendOptions, type BackendInfo,
 } from './kernels/index.js';
@@ -22,3 +23,7 @@ export { loadGpuJs, provideGpuJs } from './kernels/gpu/gpujs.js';
 export { roundHalfEven, erf } from './kernels/cpu/math.js';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
 export { formatTensor } from './print.js';
+
+// BITVIT_BACKEND=gpu (or gpu:<mode>) selects the backend for the whole program, read once here,
+// when every module of the package is loaded
+applyBackendFromEnvironment();

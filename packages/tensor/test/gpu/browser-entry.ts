@@ -1,6 +1,8 @@
 // The page side of browser.test.ts: esbuild bundles this file (with gpu.js's
 // browser build) into one script; the test calls window.gpuParity(mode).
 import { GpuDevice, type GpuInfo, type GpuModeRequest } from '../../src/kernels/gpu/index.js';
+import { loadBackend, setBackend } from '../../src/index.js';
+import { runBackendParity, type BackendParityReport } from './backend-parity.js';
 import { runParity, type ParityReport } from './parity.js';
 import { runTimings, type TimingRow } from './timing.js';
 
@@ -9,6 +11,7 @@ declare global {
     gpuInfo(mode: GpuModeRequest): Promise<GpuInfo>;
     gpuParity(mode: GpuModeRequest): Promise<ParityReport>;
     gpuTimings(mode: GpuModeRequest): Promise<TimingRow[]>;
+    backendParity(mode: string): Promise<BackendParityReport>;
   }
 }
 
@@ -33,5 +36,15 @@ window.gpuTimings = async (mode) => {
     return await runTimings(device);
   } finally {
     await device.destroy();
+  }
+};
+
+// the gpu backend (setBackend('gpu')) against the CPU backend, in one gpu.js mode
+window.backendParity = async (mode) => {
+  await loadBackend('gpu', { mode });
+  try {
+    return runBackendParity();
+  } finally {
+    setBackend('cpu');
   }
 };

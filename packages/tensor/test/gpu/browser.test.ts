@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuModeRequest } from '../../src/kernels/gpu/index.js';
 import { type BrowserPage, bundleForBrowser, CHROMIUM_PATH, chromiumAvailable, openPage } from './browser-harness.js';
+import type { BackendParityReport } from './backend-parity.js';
 import type { ParityReport } from './parity.js';
 import type { TimingRow } from './timing.js';
 
@@ -58,6 +59,20 @@ describe.skipIf(!haveChromium)('gpu kernels in Chromium (SwiftShader)', () => {
     const info = await browser.page.evaluate(() => window.gpuInfo('auto'));
     expect(info).toMatchObject({ mode: 'webgpu', requested: 'auto', isSoftware: true, isAsync: true });
   }, 60_000);
+
+  // the gpu backend behind setBackend, against the CPU backend: the modes with synchronous reads
+  for (const mode of ['webgl2', 'webgl'] as const) {
+    it(`setBackend('gpu', { mode: '${mode}' }): every Backend method matches the CPU backend`, async () => {
+      const report: BackendParityReport = await browser.page.evaluate((m) => window.backendParity(m), mode);
+      // the mode that ran is the mode asked for, on a real (software) GPU renderer
+      expect(report.backend.mode).toBe(mode);
+      expect(report.backend.description).toMatch(new RegExp(`^gpu \\(gpu.js ${mode} on .*SwiftShader`));
+      const failures = report.results.filter((r) => !r.pass).map((r) => `${r.name}: ${r.worst} (${r.tolerance})`);
+      expect(failures).toEqual([]);
+      expect(report.methodsCovered.length).toBe(24);
+      console.log(`backend ${mode}: ${report.results.length} checks in ${Math.round(report.totalMs)} ms; live device arrays ${report.liveArraysBefore} -> ${report.liveArraysAfter}`);
+    }, 120_000);
+  }
 
   it('no page errors', () => {
     expect(browser.errors.filter((e) => !/GPU stall due to ReadPixels/.test(e))).toEqual([]);

@@ -114,7 +114,8 @@ const atLeast1d = (shape: readonly number[]): number[] => (shape.length === 0 ? 
 export interface GpuBackend extends Backend {
   /**
    * Opens a gpu.js device in `mode` (default 'auto': WebGL2 > WebGL > headless GL > WebAssembly)
-   * unless one in that mode is open already. Synchronous; gpu.js must be loadable (Node) or loaded.
+   * unless one in that mode is open already; without a mode, an open device is kept. Synchronous;
+   * gpu.js must be loadable (Node) or loaded (loadBackend).
    */
   start(options?: { mode?: string }): void;
   /** Loads gpu.js asynchronously, for environments without a synchronous require (browsers). */
@@ -141,6 +142,8 @@ export const gpuBackend: GpuBackend = {
   },
 
   start(options = {}) {
+    // no mode given: keep the device that is open, whatever its mode
+    if (device !== null && options.mode === undefined) return;
     const requested = options.mode ?? 'auto';
     if (requested === 'webgpu') {
       throw new Error("gpu backend: WebGPU reads are asynchronous and the Tensor API reads synchronously (item(), .data); use WebGL2/WebGL/headless GL/WebAssembly, or WebGPU through the kernel API (await GpuDevice.create('webgpu'))");

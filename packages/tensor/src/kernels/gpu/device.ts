@@ -13,6 +13,8 @@
 // nothing on the CPU backend.
 import type { GPU, IGPUKernelSettings, IKernelRunShortcut, KernelVariable } from 'gpu.js';
 import { gpuJs, loadGpuJs } from './gpujs.js';
+// the typings gpu.js's index.d.ts lacks (types only: nothing is loaded)
+import type {} from './gpujs-types.js';
 
 /** The backend gpu.js actually runs kernels on. 'cpu' means gpu.js fell back to plain JavaScript. */
 export type GpuMode = 'webgpu' | 'webgl2' | 'webgl' | 'headlessgl' | 'webasm' | 'cpu';
