@@ -4,6 +4,7 @@ import { quantizeActivationsInt8, roundHalfEven } from '../src/kernels/quantize-
 import { ternaryMatmulBase3, ternaryMatmulI2 } from '../src/kernels/ternary-matmul.js';
 import { engineHasRelaxedSwizzle, TernaryMatmulI2Wasm, toRowBlocks, wasmTernaryAvailable } from '../src/kernels/ternary-wasm.js';
 import { sleb, uleb } from '../src/kernels/wasm-builder.js';
+import { setTernaryThreads, ternaryRuntime, ternaryThreads } from '../src/kernels/ternary-runtime.js';
 
 // mulberry32: a small seeded generator, so a failing case repeats.
 function rng(seed: number): () => number {
@@ -388,5 +389,47 @@ describe('TernaryMatmulI2Wasm', () => {
     if (!engineHasRelaxedSwizzle()) {
       expect(() => new TernaryMatmulI2Wasm(new Uint8Array(4), 2, 8, { relaxedSwizzle: true })).toThrow('this engine has no relaxed SIMD');
     }
+  });
+});
+
+describe('ternary runtime threads', () => {
+  it('shares a big job with a worker thread and gives the same exact sums', () => {
+    const before = ternaryThreads();
+    try {
+      setTernaryThreads(2);
+      const runtime = ternaryRuntime({ relaxedSwizzle: engineHasRelaxedSwizzle() });
+      expect(runtime.waitForWorkers()).toBe(1);
+      const [tokens, inF, outF] = [1000, 384, 192]; // 74M multiply-adds: milliseconds, time for the worker to join
+      const c = makeCase(tokens, inF, outF, false, false, 77);
+      const packed = packI2(c.codes, outF, inF);
+      const one = Float32Array.of(1);
+      const ones = new Float32Array(tokens).fill(1);
+      const want = new Float32Array(tokens * outF);
+      ternaryMatmulI2(c.x, tokens, inF, packed, outF, one, ones, null, want);
+      const kernel = new TernaryMatmulI2Wasm(packed, outF, inF);
+      const unitsBefore = runtime.workerUnits;
+      const two = new Float32Array(tokens * outF);
+      // the worker may be slow to wake on a busy machine; over a few calls it takes units
+      for (let i = 0; i < 20 && runtime.workerUnits === unitsBefore; i++) kernel.matmul(c.x, tokens, one, ones, null, two);
+      expect(runtime.workerUnits).toBeGreaterThan(unitsBefore);
+      expect(two).toEqual(want);
+      // and float activations through linear(), against the single-threaded run
+      const xf = Float32Array.from(c.x, (v) => v / 7);
+      const y2 = new Float32Array(tokens * outF);
+      kernel.linear(xf, tokens, c.weightScale, null, y2);
+      setTernaryThreads(1);
+      const one1 = new Float32Array(tokens * outF);
+      kernel.matmul(c.x, tokens, one, ones, null, one1);
+      expect(one1).toEqual(want);
+      const y1 = new Float32Array(tokens * outF);
+      kernel.linear(xf, tokens, c.weightScale, null, y1);
+      expect(y1).toEqual(y2);
+    } finally {
+      setTernaryThreads(before);
+    }
+  });
+
+  it('rejects a bad thread count', () => {
+    expect(() => setTernaryThreads(0)).toThrow('setTernaryThreads: expected an integer from 1 to 9, got 0');
   });
 });

@@ -23,285 +23,41 @@
 //   zero out-of-range indices, which ours never are). Variants tried and dropped: 3 columns per
 //   int8 step, and a and b kept apart in int16 (both ~5% slower: more registers live, V8 spills).
 //
-// Layout in the module's memory (one memory per prepared weight matrix, see TernaryMatmulI2Wasm):
+// Layout in the arena (ternary-runtime.ts: one WebAssembly memory for all weight matrices):
 //   weights  row blocks of 16 rows: for each block, for each byte column k, 16 bytes = byte k of
 //            rows 16b..16b+15. Rows pad to a multiple of 16, columns to a multiple of 4, with 0x55
 //            (zero weights); padded inputs are 0 too, so padding adds nothing.
 //   tables   per byte column k, 64 bytes: the l-table and the h-table of the low nibble's pair,
 //            then the same for the high nibble's pair.
-//   split    the current token's l row and h row.
+//   split    the current token's l row and h row.             (tables, split, y: one per thread)
 //   x        a chunk of tokens, int8, rows padded to 4 * columns bytes with zeros.
 //   xf       the same chunk as float32, when the kernel quantizes (linear()).
 //   out      float32 rows of the padded output width.
 
-import { ModuleBuilder, type FunctionBody } from './wasm-builder.js';
 import { checkTernaryMatmulArgs } from './check-args.js';
+import { COLUMN_MULTIPLE, ROWS_PER_BLOCK, engineHasRelaxedSwizzle, engineHasSimd, type TernaryModuleOptions } from './ternary-module.js';
+import { ternaryRuntime, type TernaryRuntime } from './ternary-runtime.js';
 import { packedRowBytes } from '../packing.js';
 
-/** Output rows per SIMD block (one i8x16 lane per row). */
-export const ROWS_PER_BLOCK = 16;
-/** Byte columns summed in int8 lanes before widening to int16: 2 * 2 pairs * 16 = 64 < 127. */
-const COLUMNS_PER_STEP = 2;
-/** Columns pad to a multiple of 4, so a token's row (4 inputs a column) is whole 16-byte vectors
- *  for the quantizer and the input split; 4 is also a multiple of COLUMNS_PER_STEP. */
-const COLUMN_MULTIPLE = 4;
-/** Byte columns summed in int16 lanes before widening to int32: 62 * 512 = 31744 < 32767. */
-const COLUMNS_PER_WIDEN = 62;
-/** Tokens per call into WebAssembly: bounds the memory used for x and out. */
-const TOKENS_PER_CHUNK = 64;
-/** Weight bytes per pass over the tokens, so one pass's weights stay in L2 while every token of
- *  the chunk reads them (tables are rebuilt once per pass). */
+export { engineHasRelaxedSwizzle, type TernaryModuleOptions } from './ternary-module.js';
+export { setTernaryThreads, ternaryThreads } from './ternary-runtime.js';
+
+/** Tokens per job: bounds the arena's activation and result buffers (1024 x 1536 float inputs
+ *  is 6 MiB) while keeping the cost of waking the threads small next to a job's work. */
+const TOKENS_PER_JOB = 1024;
+/** A unit of work (what one thread takes at a time) is at most this many tokens. */
+const MAX_UNIT_TOKENS = 16;
+/** Jobs below this many multiply-adds run on the calling thread: waking a worker costs ~10-50 us. */
+const PARALLEL_MIN_MACS = 1 << 21;
+/** Weight bytes per pass over a unit's tokens, so a pass's weights stay in L2 while each token
+ *  of the unit reads them (a token's tables are rebuilt once per pass). */
 const WEIGHT_BYTES_PER_PASS = 192 * 1024;
-
-// Lane masks for the 16 entries n = c0 + 4*c1 of a pair table, pair sum = (c0-1)*x0 + (c1-1)*x1:
-// PLUS_0 where c0 = 2 (w0 = +1), MINUS_0 where c0 = 0 (w0 = -1), the same for c1. Entries with a
-// code 3 (never written by packI2) match no mask and hold 0, so corrupt data adds 0, not garbage.
-const laneMask = (test: (c0: number, c1: number) => boolean): number[] =>
-  Array.from({ length: 16 }, (_, n) => ((n & 3) < 3 && n >> 2 < 3 && test(n & 3, n >> 2) ? 0xff : 0));
-const PLUS_0 = laneMask((c0) => c0 === 2);
-const MINUS_0 = laneMask((c0) => c0 === 0);
-const PLUS_1 = laneMask((_, c1) => c1 === 2);
-const MINUS_1 = laneMask((_, c1) => c1 === 0);
-
-export interface TernaryModuleOptions {
-  /** Use i8x16.relaxed_swizzle (relaxed SIMD): same result for our indices (all < 16), one
-   *  instruction less per lookup on x86, where plain swizzle must zero lanes for indices >= 16. */
-  relaxedSwizzle: boolean;
-}
-
-/**
- * Emits `matmul(tokens, cols, blockFirst, blockCount, xPtr, tablePtr, wPtr, outPtr, outStride,
- * scalePtr, biasPtr, actPtr, yPtr, splitPtr)`: for each token, split its inputs and build its
- * tables, then for the blocks [blockFirst, blockFirst + blockCount) write
- * out[t, o] = acc * (scale[o] / act[t]) + bias[o].
- */
-export function buildTernaryModule(options: TernaryModuleOptions): Uint8Array<ArrayBuffer> {
-  const m = new ModuleBuilder();
-  const P = new Array<'i32'>(14).fill('i32');
-  const f = m.addFunction('matmul', P);
-  const [tokens, cols, blockFirst, blockCount, xPtr, tablePtr, wPtr, outPtr, outStride, scalePtr, biasPtr, actPtr, yPtr, splitPtr] =
-    P.map((_, i) => i) as [number, number, number, number, number, number, number, number, number, number, number, number, number, number];
-  const i32 = (): number => f.local('i32');
-  const v128 = (): number => f.local('v128');
-  const t = i32(), k = i32(), kEnd = i32(), b = i32(), blockEnd = i32(), i = i32(), rowEnd = i32(), hOffset = i32();
-  const xp = i32(), lp = i32(), tp = i32(), wp = i32(), op = i32();
-  const a8 = v128(), b8 = v128(), w = v128(), nlo = v128(), nhi = v128(), low4 = v128();
-  const acc0 = v128(), acc1 = v128();
-  const xv = v128(), hv = v128(), v0 = v128(), v1 = v128(), s = v128();
-  const plus0 = v128(), minus0 = v128(), plus1 = v128(), minus1 = v128();
-  const zeros = new Array<number>(16).fill(0);
-  const swizzle = options.relaxedSwizzle ? 'i8x16.relaxed_swizzle' : 'i8x16.swizzle';
-
-  // while (i < limit) { body }  as  block { loop { br_if (i >= limit) out; body; br loop } }
-  const whileLess = (index: number, limit: number, body: () => void): void => {
-    f.block().loop();
-    f.get(index).get(limit).op('i32.ge_u').brIf(1);
-    body();
-    f.br(0).end().end();
-  };
-
-  f.v128(new Array(16).fill(0x0f)).set(low4);
-  f.v128(PLUS_0).set(plus0).v128(MINUS_0).set(minus0).v128(PLUS_1).set(plus1).v128(MINUS_1).set(minus1);
-  f.i32(0).set(t);
-  whileLess(t, tokens, () => {
-    // ---- split this token's inputs, 16 at a time: x = 16*h + l, h = (x + 8) >> 4 in [-8, 8],
-    // l in [-8, 7]. The row of l goes to splitPtr, the row of h to splitPtr + hOffset, the row
-    // length rounded up to 16. h = (x >> 4) + bit 3 of x; l = x - 16*h, exact in wrapping int8
-    // arithmetic because the true l fits. Lanes past the row end are never looked at.
-    f.get(xPtr).get(t).get(cols).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(xp);
-    f.i32(0).set(i);
-    f.get(cols).i32(2).op('i32.shl').set(rowEnd);
-    f.get(rowEnd).i32(15).op('i32.add').i32(-16).op('i32.and').set(hOffset);
-    whileLess(i, rowEnd, () => {
-      f.get(xp).get(i).op('i32.add').mem('v128.load').set(xv);
-      f.get(xv).i32(4).op('i8x16.shr_s').get(xv).i32(3).op('i8x16.shr_u').i32(1).op('i8x16.splat').op('v128.and').op('i8x16.add').set(hv);
-      f.get(splitPtr).get(i).op('i32.add').get(xv).get(hv).i32(4).op('i8x16.shl').op('i8x16.sub').mem('v128.store');
-      f.get(splitPtr).get(i).op('i32.add').get(hOffset).op('i32.add').get(hv).mem('v128.store');
-      f.inc(i, 16);
-    });
-    // ---- this token's tables: per byte column, for the pair in its low and its high nibble,
-    // the a-table from the l's and the b-table from the h's: pair sum = a + 16 * b exactly, and
-    // a, b in [-16, 16]. Each entry is +-l0 +- l1 by lane masks: no multiplies.
-    f.get(splitPtr).set(lp);
-    f.get(tablePtr).set(tp);
-    f.i32(0).set(k);
-    whileLess(k, cols, () => {
-      for (let pair = 0; pair < 2; pair++) {
-        for (const part of [0, 1]) { // 0: a from the l row, 1: b from the h row
-          const at = 2 * pair;
-          const rowOffset = (extra: number): void => {
-            f.get(lp);
-            if (part === 1) f.get(hOffset).op('i32.add');
-            f.mem('v128.load8_splat', at + extra);
-          };
-          rowOffset(0); f.set(v0);
-          rowOffset(1); f.set(v1);
-          f.get(tp);
-          f.get(v0).get(plus0).op('v128.and').get(v1).get(plus1).op('v128.and').op('i8x16.add');
-          f.get(v0).get(minus0).op('v128.and').get(v1).get(minus1).op('v128.and').op('i8x16.add');
-          f.op('i8x16.sub').mem('v128.store', 32 * pair + 16 * part);
-        }
-      }
-      f.inc(lp, 4).inc(tp, 64).inc(k, 1);
-    });
-    f.get(actPtr).get(t).i32(2).op('i32.shl').op('i32.add').mem('v128.load32_splat').set(s);
-    f.get(outPtr).get(t).get(outStride).op('i32.mul').op('i32.add').set(op);
-
-    // ---- each block of 16 output rows ----
-    f.get(blockFirst).set(b);
-    f.get(blockFirst).get(blockCount).op('i32.add').set(blockEnd);
-    whileLess(b, blockEnd, () => {
-      // wp = wPtr + b * 16 * cols
-      f.get(wPtr).get(b).get(cols).op('i32.mul').i32(4).op('i32.shl').op('i32.add').set(wp);
-      f.get(tablePtr).set(tp);
-      for (let q = 0; q < 4; q++) f.get(yPtr).v128(zeros).mem('v128.store', 16 * q);
-      f.i32(0).set(k);
-      whileLess(k, cols, () => {
-        // kEnd = min(k + COLUMNS_PER_WIDEN, cols)
-        f.get(k).i32(COLUMNS_PER_WIDEN).op('i32.add').set(kEnd);
-        f.block().get(kEnd).get(cols).op('i32.lt_u').brIf(0).get(cols).set(kEnd).end();
-        f.v128(zeros).set(acc0).v128(zeros).set(acc1);
-        whileLess(k, kEnd, () => {
-          for (let j = 0; j < COLUMNS_PER_STEP; j++) {
-            // nibbles: the low one directly, the high one by a 16-bit shift and the same mask
-            // (i8x16.shr_u has no x86 instruction; V8 would rebuild a mask for it every time)
-            f.get(wp).mem('v128.load', 16 * j).tee(w).get(low4).op('v128.and').set(nlo);
-            f.get(w).i32(4).op('i16x8.shr_u').get(low4).op('v128.and').set(nhi);
-            const lookup = (acc: number, tableOffset: number, nibbles: number, first: boolean): void => {
-              if (!first) f.get(acc);
-              f.get(tp).mem('v128.load', 64 * j + tableOffset).get(nibbles).op(swizzle);
-              if (!first) f.op('i8x16.add');
-              f.set(acc);
-            };
-            lookup(a8, 0, nlo, j === 0);
-            lookup(b8, 16, nlo, j === 0);
-            lookup(a8, 32, nhi, false);
-            lookup(b8, 48, nhi, false);
-          }
-          // acc += a + 16 * b in int16: rows 0-7 from the low halves, rows 8-15 from the high
-          for (const [acc, ext] of [[acc0, 'i16x8.extend_low_i8x16_s'], [acc1, 'i16x8.extend_high_i8x16_s']] as const) {
-            f.get(acc).get(a8).op(ext).op('i16x8.add').get(b8).op(ext).i32(4).op('i16x8.shl').op('i16x8.add').set(acc);
-          }
-          f.inc(wp, 16 * COLUMNS_PER_STEP).inc(tp, 64 * COLUMNS_PER_STEP).inc(k, COLUMNS_PER_STEP);
-        });
-        // y[q] += acc in int32, q = rows 4q..4q+3 of the block
-        for (let q = 0; q < 4; q++) {
-          const ext = q % 2 === 0 ? 'i32x4.extend_low_i16x8_s' : 'i32x4.extend_high_i16x8_s';
-          f.get(yPtr);
-          f.get(yPtr).mem('v128.load', 16 * q);
-          f.get(q < 2 ? acc0 : acc1).op(ext).op('i32x4.add');
-          f.mem('v128.store', 16 * q);
-        }
-      });
-      // out = float(y) * (scale / s) + bias, 4 rows at a time; o = 16b + 4q
-      for (let q = 0; q < 4; q++) {
-        const blockRow = (ptr: number): void => void f.get(ptr).get(b).i32(6).op('i32.shl').op('i32.add');
-        blockRow(op);
-        f.get(yPtr).mem('v128.load', 16 * q).op('f32x4.convert_i32x4_s');
-        blockRow(scalePtr);
-        f.mem('v128.load', 16 * q).get(s).op('f32x4.div').op('f32x4.mul');
-        blockRow(biasPtr);
-        f.mem('v128.load', 16 * q).op('f32x4.add');
-        f.mem('v128.store', 16 * q);
-      }
-      f.inc(b, 1);
-    });
-    f.inc(t, 1);
-  });
-  emitQuantize(m);
-  return m.build();
-}
-
-/**
- * Emits `quantize(tokens, rowFloats, xfPtr, xPtr, actPtr)`: quantizeActivationsInt8 for rows of
- * `rowFloats` float32 (a multiple of 16, zero padded) at xfPtr, int8 codes to xPtr (same row
- * length), s per token to actPtr. The float32 steps are those of the TypeScript version
- * (f32 division and product, f32x4.nearest = round half to even), so the codes are identical.
- * A non-finite input makes s NaN or 0, which the caller checks.
- */
-function emitQuantize(m: ModuleBuilder): void {
-  const f = m.addFunction('quantize', ['i32', 'i32', 'i32', 'i32', 'i32']);
-  const [tokens, rowFloats, xfPtr, xPtr, actPtr] = [0, 1, 2, 3, 4];
-  const t = f.local('i32'), i = f.local('i32'), rp = f.local('i32'), qp = f.local('i32');
-  const mx = f.local('v128'), sv = f.local('v128'), absmax = f.local('f32');
-  const loop = (index: number, limit: number, step: number, body: () => void): void => {
-    f.i32(0).set(index).block().loop();
-    f.get(index).get(limit).op('i32.ge_u').brIf(1);
-    body();
-    f.inc(index, step).br(0).end().end();
-  };
-  loop(t, tokens, 1, () => {
-    f.get(xfPtr).get(t).get(rowFloats).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(rp);
-    f.get(xPtr).get(t).get(rowFloats).op('i32.mul').op('i32.add').set(qp);
-    // absmax: four running lane maxima, then the max of the lanes (f32 max propagates NaN)
-    f.v128(new Array<number>(16).fill(0)).set(mx);
-    loop(i, rowFloats, 4, () => {
-      f.get(mx).get(rp).get(i).i32(2).op('i32.shl').op('i32.add').mem('v128.load').op('f32x4.abs').op('f32x4.max').set(mx);
-    });
-    f.get(mx).f32x4ExtractLane(0).get(mx).f32x4ExtractLane(1).op('f32.max');
-    f.get(mx).f32x4ExtractLane(2).get(mx).f32x4ExtractLane(3).op('f32.max').op('f32.max').set(absmax);
-    // s = 127 / max(absmax, 1e-5)
-    f.get(actPtr).get(t).i32(2).op('i32.shl').op('i32.add');
-    f.f32(127).get(absmax).f32(1e-5).op('f32.max').op('f32.div').mem('f32.store');
-    f.get(actPtr).get(t).i32(2).op('i32.shl').op('i32.add').mem('v128.load32_splat').set(sv);
-    // 16 codes at a time: round(x * s) to int32, then saturating narrows to int16 and int8
-    loop(i, rowFloats, 16, () => {
-      f.get(qp).get(i).op('i32.add');
-      for (let half = 0; half < 2; half++) {
-        for (let quarter = 0; quarter < 2; quarter++) {
-          f.get(rp).get(i).i32(2).op('i32.shl').op('i32.add').mem('v128.load', 32 * half + 16 * quarter);
-          f.get(sv).op('f32x4.mul').op('f32x4.nearest').op('i32x4.trunc_sat_f32x4_s');
-        }
-        f.op('i16x8.narrow_i32x4_s');
-      }
-      f.op('i8x16.narrow_i16x8_s').mem('v128.store');
-    });
-  });
-}
-
-let hasSimd: boolean | undefined;
-let hasRelaxedSwizzle: boolean | undefined;
-
-/** Whether this engine validates WebAssembly SIMD: a function making one v128 and dropping it. */
-function engineHasSimd(): boolean {
-  if (hasSimd === undefined) {
-    const probe = new ModuleBuilder();
-    probe.addFunction('probe', []).i32(0).op('i8x16.splat').op('drop');
-    hasSimd = typeof WebAssembly === 'object' && WebAssembly.validate(probe.build());
-  }
-  return hasSimd;
-}
-
-/** Whether relaxed SIMD's i8x16.relaxed_swizzle validates (Node 22+, Chrome 114+; Node 20 only
- *  with --experimental-wasm-relaxed-simd). */
-export function engineHasRelaxedSwizzle(): boolean {
-  if (hasRelaxedSwizzle === undefined) {
-    const probe = new ModuleBuilder();
-    probe.addFunction('probe', []).i32(0).op('i8x16.splat').i32(0).op('i8x16.splat').op('i8x16.relaxed_swizzle').op('drop');
-    hasRelaxedSwizzle = engineHasSimd() && WebAssembly.validate(probe.build());
-  }
-  return hasRelaxedSwizzle;
-}
-
-const compiled = new Map<boolean, WebAssembly.Module>();
-
-/** The compiled kernel module (compiled once per variant). Synchronous compile: fine in Node and
- *  workers; browsers allow it on the main thread for modules under 4 KiB, which this one is. */
-function kernelModule(options: TernaryModuleOptions): WebAssembly.Module {
-  let module = compiled.get(options.relaxedSwizzle);
-  if (module === undefined) {
-    module = new WebAssembly.Module(buildTernaryModule(options));
-    compiled.set(options.relaxedSwizzle, module);
-  }
-  return module;
-}
+const align16 = (n: number): number => (n + 15) & ~15;
 
 /** Whether the WebAssembly SIMD kernel can run here (else use ternaryMatmulI2). */
 export function wasmTernaryAvailable(): boolean {
   return engineHasSimd();
 }
-
-const align16 = (n: number): number => (n + 15) & ~15;
 
 /**
  * Reorders i2-packed rows (packing.ts) into the kernel's row-block layout: blocks of 16 rows, and
@@ -322,37 +78,25 @@ export function toRowBlocks(packed: Uint8Array, outFeatures: number, inFeatures:
 
 /**
  * One i2-packed weight matrix prepared for the SIMD kernel: the weights are reordered once and
- * stay in this object's WebAssembly memory, so a call copies only activations in and results out.
+ * stay in the arena, so a call copies only activations in and results out. Calls use the worker
+ * threads of ternary-runtime.ts (see setTernaryThreads) when the job is big enough.
  *
  *   const kernel = new TernaryMatmulI2Wasm(packI2(codes, out, in), out, in);
  *   kernel.matmul(xInt8, tokens, weightScale, actScale, bias, y); // = ternaryMatmulI2(...)
  *   kernel.linear(xFloat, tokens, weightScale, bias, y);          // quantize x, then the same
+ *
+ * The arena is never freed: a prepared matrix stays for the life of the process (a ViT-tiny's
+ * 73 layers take 2.7 MB).
  */
 export class TernaryMatmulI2Wasm {
-  /** Bytes of packed weights the kernel reads per token (padding included). */
+  /** Bytes of packed weights the kernel reads per pass (padding included). */
   readonly weightBytes: number;
+  private readonly runtime: TernaryRuntime;
+  private readonly packedRowBytes: number;
   private readonly columns: number;
   private readonly blockCount: number;
   private readonly outPad: number;
-  private readonly memory: WebAssembly.Memory;
-  private readonly runMatmul: (...args: number[]) => void;
-  private readonly runQuantize: (...args: number[]) => void;
-  private readonly packedRowBytes: number;
-  // byte offsets of the regions in memory
-  private readonly scalePtr: number;
-  private readonly biasPtr: number;
-  private readonly actPtr: number;
-  private readonly yPtr: number;
-  private readonly splitPtr: number;
-  private readonly tablePtr: number;
-  private readonly xPtr: number;
-  private readonly xfPtr: number;
-  private readonly outPtr: number;
   private readonly wPtr: number;
-  // views of the regions JavaScript fills or reads (the memory never grows, so they stay valid)
-  private readonly view: {
-    scales: Float32Array; biases: Float32Array; act: Float32Array; codes: Int8Array; floats: Float32Array; result: Float32Array;
-  };
 
   /** `options` picks a kernel variant (tests and benchmarks); by default the best this engine runs. */
   constructor(packed: Uint8Array, readonly outFeatures: number, readonly inFeatures: number, options?: TernaryModuleOptions) {
@@ -360,7 +104,6 @@ export class TernaryMatmulI2Wasm {
     if (options?.relaxedSwizzle && !engineHasRelaxedSwizzle()) {
       throw new Error('TernaryMatmulI2Wasm: relaxedSwizzle asked, but this engine has no relaxed SIMD');
     }
-    const module = kernelModule(options ?? { relaxedSwizzle: engineHasRelaxedSwizzle() });
     for (const [n, v] of [['outFeatures', outFeatures], ['inFeatures', inFeatures]] as const) {
       if (!Number.isInteger(v) || v < 0) throw new Error(`TernaryMatmulI2Wasm: ${n} must be a non-negative integer, got ${v}`);
     }
@@ -370,53 +113,22 @@ export class TernaryMatmulI2Wasm {
         `TernaryMatmulI2Wasm: packed has length ${packed.length}, expected ${outFeatures * this.packedRowBytes} (outFeatures ${outFeatures} rows of ${this.packedRowBytes} bytes)`,
       );
     }
+    this.runtime = ternaryRuntime(options ?? { relaxedSwizzle: engineHasRelaxedSwizzle() });
     const { blocks, columns } = toRowBlocks(packed, outFeatures, inFeatures);
     this.columns = columns;
     this.blockCount = Math.ceil(outFeatures / ROWS_PER_BLOCK);
     this.outPad = this.blockCount * ROWS_PER_BLOCK;
     this.weightBytes = blocks.length;
-    // memory map, every region 16-byte aligned
-    const rowInputs = 4 * columns; // padded inputs per token
-    let at = 0;
-    const take = (bytes: number): number => {
-      const start = at;
-      at += align16(bytes);
-      return start;
-    };
-    this.scalePtr = take(4 * this.outPad);
-    this.biasPtr = take(4 * this.outPad);
-    this.actPtr = take(4 * TOKENS_PER_CHUNK);
-    this.yPtr = take(64);
-    this.splitPtr = take(2 * rowInputs + 16);
-    this.tablePtr = take(64 * columns);
-    this.xPtr = take(TOKENS_PER_CHUNK * rowInputs + 16); // + 16: the split reads a vector past a row
-    this.xfPtr = take(TOKENS_PER_CHUNK * rowInputs * 4);
-    this.outPtr = take(TOKENS_PER_CHUNK * 4 * this.outPad);
-    this.wPtr = take(blocks.length);
-    this.memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(at / 65536)) });
-    const buffer = this.memory.buffer;
-    new Uint8Array(buffer, this.wPtr, blocks.length).set(blocks);
-    this.view = {
-      scales: new Float32Array(buffer, this.scalePtr, this.outPad),
-      biases: new Float32Array(buffer, this.biasPtr, this.outPad),
-      act: new Float32Array(buffer, this.actPtr, TOKENS_PER_CHUNK),
-      codes: new Int8Array(buffer, this.xPtr, TOKENS_PER_CHUNK * rowInputs),
-      floats: new Float32Array(buffer, this.xfPtr, TOKENS_PER_CHUNK * rowInputs),
-      result: new Float32Array(buffer, this.outPtr, TOKENS_PER_CHUNK * this.outPad),
-    };
-    const { exports } = new WebAssembly.Instance(module, { env: { memory: this.memory } });
-    this.runMatmul = exports['matmul'] as (...args: number[]) => void;
-    this.runQuantize = exports['quantize'] as (...args: number[]) => void;
+    this.wPtr = this.runtime.alloc(blocks.length);
+    new Uint8Array(this.runtime.bytes, this.wPtr, blocks.length).set(blocks);
   }
 
   /** y[t, o] = (sum_i x[t, i] * W[o, i]) * (weightScale[o or 0] / actScale[t]) + bias[o]. */
   matmul(x: Int8Array, tokens: number, weightScale: Float32Array, actScale: Float32Array, bias: Float32Array | null, out: Float32Array): void {
     this.check('TernaryMatmulI2Wasm.matmul', x, tokens, weightScale, actScale, bias, out);
-    const { inFeatures, columns } = this;
-    const { codes, act } = this.view;
-    this.run(tokens, weightScale, bias, out, (t0, n) => {
-      copyRows(x, t0, n, inFeatures, codes, 4 * columns);
-      act.set(actScale.subarray(t0, t0 + n));
+    this.run(tokens, weightScale, bias, out, false, (t0, n, mem) => {
+      copyRows(x, t0, n, this.inFeatures, new Int8Array(mem.buffer, mem.xPtr, n * mem.rowInputs), mem.rowInputs);
+      new Float32Array(mem.buffer, mem.actPtr, n).set(actScale.subarray(t0, t0 + n));
     });
   }
 
@@ -428,18 +140,16 @@ export class TernaryMatmulI2Wasm {
   linear(x: Float32Array, tokens: number, weightScale: Float32Array, bias: Float32Array | null, out: Float32Array, actScaleOut?: Float32Array): void {
     const scales = actScaleOut ?? new Float32Array(tokens);
     this.check('TernaryMatmulI2Wasm.linear', x, tokens, weightScale, scales, bias, out);
-    const { inFeatures, columns } = this;
-    const rowInputs = 4 * columns;
-    const { floats, act } = this.view;
-    this.run(tokens, weightScale, bias, out, (t0, n) => {
-      copyRows(x, t0, n, inFeatures, floats, rowInputs);
-      this.runQuantize(n, rowInputs, this.xfPtr, this.xPtr, this.actPtr);
+    this.run(tokens, weightScale, bias, out, true, (t0, n, mem) => {
+      copyRows(x, t0, n, this.inFeatures, new Float32Array(mem.buffer, mem.xfPtr, n * mem.rowInputs), mem.rowInputs);
+    }, (t0, n, mem) => {
+      const act = new Float32Array(mem.buffer, mem.actPtr, n);
       for (let t = 0; t < n; t++) {
         const s = act[t]!;
         // s is 0 for an infinite input and NaN for a NaN; a finite row always gives 0 < s < inf
         if (!(s > 0 && s < Infinity)) throw new Error(`TernaryMatmulI2Wasm.linear: token ${t0 + t} holds a non-finite value`);
       }
-      scales.set(act.subarray(0, n), t0);
+      scales.set(act, t0);
     });
   }
 
@@ -448,39 +158,80 @@ export class TernaryMatmulI2Wasm {
     checkTernaryMatmulArgs(fn, { x, tokens, inFeatures, packedLength: outFeatures * this.packedRowBytes, outFeatures, weightScale, actScale, bias, out }, this.packedRowBytes);
   }
 
-  /** Runs the kernel over chunks of tokens; `fill(t0, n)` puts tokens t0..t0+n-1 into memory. */
-  private run(tokens: number, weightScale: Float32Array, bias: Float32Array | null, out: Float32Array, fill: (t0: number, n: number) => void): void {
-    const { outFeatures, columns, outPad } = this;
+  /**
+   * Runs the kernel over jobs of up to TOKENS_PER_JOB tokens: `fill` puts a job's activations
+   * into the arena, the threads run it, `after` (if any) looks at the job's scales, and the
+   * results are copied to `out`.
+   */
+  private run(
+    tokens: number, weightScale: Float32Array, bias: Float32Array | null, out: Float32Array, quantize: boolean,
+    fill: (t0: number, n: number, mem: JobMemory) => void, after?: (t0: number, n: number, mem: JobMemory) => void,
+  ): void {
+    const { runtime, outFeatures, inFeatures, columns, outPad, blockCount } = this;
     if (tokens === 0 || outFeatures === 0) return;
-    const { scales, biases, result } = this.view;
+    const rowInputs = 4 * columns;
+    const jobTokens = Math.min(tokens, TOKENS_PER_JOB);
+    // Regions shared by all kernels of the runtime (one call runs at a time). Take them all before
+    // making views: taking one may grow the memory and replace its buffer.
+    const slotBytes = align16(64 * columns) + align16(2 * rowInputs + 16) + 64;
+    const ptr = {
+      xPtr: runtime.region('x', jobTokens * rowInputs + 16), // + 16: the input split reads a vector past a row
+      xfPtr: quantize ? runtime.region('xf', 4 * jobTokens * rowInputs) : 0,
+      actPtr: runtime.region('act', 4 * jobTokens),
+      outPtr: runtime.region('out', 4 * jobTokens * outPad),
+      scalePtr: runtime.region('scale', 4 * outPad),
+      biasPtr: runtime.region('bias', 4 * outPad),
+      scratchPtr: runtime.region('scratch', runtime.threads * slotBytes),
+    };
+    const mem: JobMemory = { buffer: runtime.bytes, rowInputs, ...ptr };
+    const scales = new Float32Array(mem.buffer, ptr.scalePtr, outPad);
     if (weightScale.length === 1) scales.fill(weightScale[0]!);
     else scales.set(weightScale);
+    const biases = new Float32Array(mem.buffer, ptr.biasPtr, outPad);
     if (bias === null) biases.fill(0);
     else biases.set(bias);
-    const blocksPerPass = Math.max(1, Math.floor(WEIGHT_BYTES_PER_PASS / (ROWS_PER_BLOCK * columns)));
-    for (let t0 = 0; t0 < tokens; t0 += TOKENS_PER_CHUNK) {
-      const n = Math.min(TOKENS_PER_CHUNK, tokens - t0);
-      fill(t0, n);
-      for (let first = 0; first < this.blockCount; first += blocksPerPass) {
-        const count = Math.min(blocksPerPass, this.blockCount - first);
-        this.runMatmul(n, columns, first, count, this.xPtr, this.tablePtr, this.wPtr, this.outPtr, 4 * outPad,
-          this.scalePtr, this.biasPtr, this.actPtr, this.yPtr, this.splitPtr);
-      }
+    const result = new Float32Array(mem.buffer, ptr.outPtr, jobTokens * outPad);
+    // (columns is 0 for 0 inputs: then one pass, not Infinity blocks, which an Int32 slot makes 0)
+    const blocksPerPass = Math.max(1, Math.min(blockCount, Math.floor(WEIGHT_BYTES_PER_PASS / (ROWS_PER_BLOCK * Math.max(columns, 1)))));
+    for (let t0 = 0; t0 < tokens; t0 += TOKENS_PER_JOB) {
+      const n = Math.min(TOKENS_PER_JOB, tokens - t0);
+      fill(t0, n, mem);
+      const threads = n * inFeatures * outFeatures >= PARALLEL_MIN_MACS ? runtime.threads : 1;
+      runtime.run({
+        tokens: n, unitTokens: Math.max(1, Math.min(MAX_UNIT_TOKENS, Math.ceil(n / (4 * threads)))), quantize,
+        columns, blockCount, blocksPerPass, rowInputs, outStride: 4 * outPad, wPtr: this.wPtr, ...ptr,
+        scratchStride: slotBytes, splitOffset: align16(64 * columns), yOffset: align16(64 * columns) + align16(2 * rowInputs + 16),
+      }, threads > 1);
+      after?.(t0, n, mem);
       copyRows(result, 0, n, outPad, out, outFeatures, t0);
     }
   }
 }
 
-/** Copies rows [t0, t0 + n) of `from` (rows of fromLength) to rows toT0.. of `to` (rows of
- *  toLength >= or <= fromLength: the shorter length is copied; the rest of each row is left). */
+/** Where a job's activations go in the arena, for the fill callbacks. */
+interface JobMemory {
+  buffer: ArrayBuffer | SharedArrayBuffer;
+  rowInputs: number;
+  xPtr: number;
+  xfPtr: number;
+  actPtr: number;
+}
+
+/**
+ * Copies rows [t0, t0 + n) of `from` (rows of fromLength) to rows toT0.. of `to` (rows of
+ * toLength). A longer target row gets zeros after the copied values (the arena's buffers are
+ * shared by kernels of other widths, so padding must be rewritten); a shorter one is cut.
+ */
 function copyRows<T extends Int8Array | Float32Array>(from: T, t0: number, n: number, fromLength: number, to: T, toLength: number, toT0 = 0): void {
-  const length = Math.min(fromLength, toLength);
   if (fromLength === toLength) {
     to.set(from.subarray(t0 * fromLength, (t0 + n) * fromLength) as never, toT0 * toLength);
     return;
   }
+  const length = Math.min(fromLength, toLength);
   for (let t = 0; t < n; t++) {
     const src = (t0 + t) * fromLength;
-    to.set(from.subarray(src, src + length) as never, (toT0 + t) * toLength);
+    const dst = (toT0 + t) * toLength;
+    to.set(from.subarray(src, src + length) as never, dst);
+    if (toLength > length) to.fill(0, dst + length, dst + toLength);
   }
 }

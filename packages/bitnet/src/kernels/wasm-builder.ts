@@ -151,9 +151,14 @@ export class FunctionBody {
   }
 }
 
-/** A module importing env.memory and exporting the functions added to it (no results). */
+/**
+ * A module importing env.memory and exporting the functions added to it (no results). A shared
+ * memory (threads proposal; a SharedArrayBuffer underneath, so workers can use it too) must
+ * declare its maximum size, in 64 KiB pages.
+ */
 export class ModuleBuilder {
   private readonly functions: Array<{ name: string; body: FunctionBody }> = [];
+  constructor(private readonly memory: { shared: boolean; maximumPages?: number } = { shared: false }) {}
 
   addFunction(exportName: string, params: ValType[]): FunctionBody {
     const body = new FunctionBody(params);
@@ -164,7 +169,11 @@ export class ModuleBuilder {
   build(): Uint8Array<ArrayBuffer> {
     const section = (id: number, content: number[]): number[] => [id, ...uleb(content.length), ...content];
     const types = this.functions.map((f) => [0x60, ...vector(f.body.params.map((p) => [VALTYPE[p]])), 0x00]);
-    const memoryImport = [...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(1)]; // limits: min 1 page, no max
+    // limits: 0x00 = min only, 0x03 = min, max and shared; min 1 page
+    const { shared, maximumPages } = this.memory;
+    if (shared && maximumPages === undefined) throw new Error('ModuleBuilder: a shared memory needs maximumPages');
+    const limits = shared ? [0x03, ...uleb(1), ...uleb(maximumPages!)] : [0x00, ...uleb(1)];
+    const memoryImport = [...name('env'), ...name('memory'), 0x02, ...limits];
     const bytes = [
       0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
       ...section(1, vector(types)),
