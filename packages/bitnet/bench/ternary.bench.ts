@@ -9,16 +9,21 @@
 //   t3 ts       ternaryMatmulBase3 (TypeScript, 243-entry tables), on int8 activations
 //   i2 ts       ternaryMatmulI2 (TypeScript, pair tables), on int8 activations
 //   i2 wasm     TernaryMatmulI2Wasm.matmul (WebAssembly SIMD, swizzle lookups), on int8 activations
-//   linear      TernaryMatmulI2Wasm.linear: float activations in, quantized in WebAssembly, then
-//               the same matmul: the whole ternary layer, comparable with f32 4x4
+//   linear 1t   TernaryMatmulI2Wasm.linear: float activations in, quantized in WebAssembly, then
+//               the same matmul: the whole ternary layer, comparable with f32 4x4; one thread
+//   linear Nt   the same with the worker pool (ternary-runtime.ts; jobs of >= 2M multiply-adds)
 // Times are medians over rounds (each round repeats the call for at least 40 ms and takes the
 // mean), because this machine's 2 cores are shared and single timings are noisy.
-// "x f32" = f32 time / linear time. W: bytes of the weight operand (what one pass over W reads).
+// "x f32" = f32 time / linear 1t time (both single-threaded). W: bytes of the weight operand
+// (what one pass over W reads).
 
 import { packBase3, packI2, packedBytes } from '../src/packing.js';
 import { quantizeActivationsInt8 } from '../src/kernels/quantize-activations.js';
 import { ternaryMatmulBase3, ternaryMatmulI2 } from '../src/kernels/ternary-matmul.js';
-import { engineHasRelaxedSwizzle, TernaryMatmulI2Wasm, wasmTernaryAvailable } from '../src/kernels/ternary-wasm.js';
+import {
+  engineHasRelaxedSwizzle, setTernaryThreads, TernaryMatmulI2Wasm, ternaryThreads, wasmTernaryAvailable,
+} from '../src/kernels/ternary-wasm.js';
+import { ternaryRuntime } from '../src/kernels/ternary-runtime.js';
 
 function flag(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -113,10 +118,14 @@ const fmtMs = (ms: number): string => (Number.isNaN(ms) ? '-' : ms < 0.1 ? ms.to
 const fmtBytes = (b: number): string => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(2)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
 
 if (!wasmTernaryAvailable()) throw new Error('ternary bench: this engine has no WebAssembly SIMD');
+const THREADS = ternaryThreads();
+const runtime = ternaryRuntime({ relaxedSwizzle: engineHasRelaxedSwizzle() });
+runtime.waitForWorkers();
 console.log(
-  `node ${process.version}, ${ROUNDS} rounds, WebAssembly SIMD kernel with ${engineHasRelaxedSwizzle() ? 'relaxed' : 'plain'} swizzle; times in ms (median)`,
+  `node ${process.version}, ${ROUNDS} rounds, WebAssembly SIMD kernel with ${engineHasRelaxedSwizzle() ? 'relaxed' : 'plain'} swizzle, ` +
+    `${THREADS} threads; times in ms (median)`,
 );
-const header = ['in -> out', 'tokens', 'f32 4x4', 'quant ts', 't3 ts', 'i2 ts', 'i2 wasm', 'linear', 'x f32', 'GMAC/s', 'W f32', 'W i2', 'W t3'];
+const header = ['in -> out', 'tokens', 'f32 4x4', 'quant ts', 't3 ts', 'i2 ts', 'i2 wasm', 'linear 1t', `linear ${THREADS}t`, 'x f32', 'GMAC/s 1t', 'W f32', 'W i2', 'W t3'];
 const rows: string[][] = [header];
 const next = rng(42);
 for (const [inF, outF] of SHAPES) {
@@ -138,10 +147,14 @@ for (const [inF, outF] of SHAPES) {
     const tQuant = time(() => quantizeActivationsInt8(x, tokens, inF, xq, s));
     const tT3 = runTs ? time(() => ternaryMatmulBase3(xq, tokens, inF, packedT3, outF, gamma, s, bias, y)) : NaN;
     const tI2 = runTs ? time(() => ternaryMatmulI2(xq, tokens, inF, packed, outF, gamma, s, bias, y)) : NaN;
+    setTernaryThreads(1);
     const tWasm = time(() => kernel.matmul(xq, tokens, gamma, s, bias, y));
     const tLinear = time(() => kernel.linear(x, tokens, gamma, bias, y));
+    setTernaryThreads(THREADS);
+    runtime.waitForWorkers();
+    const tThreads = THREADS > 1 ? time(() => kernel.linear(x, tokens, gamma, bias, y)) : NaN;
     rows.push([
-      `${inF} -> ${outF}`, String(tokens), fmtMs(tF32), fmtMs(tQuant), fmtMs(tT3), fmtMs(tI2), fmtMs(tWasm), fmtMs(tLinear),
+      `${inF} -> ${outF}`, String(tokens), fmtMs(tF32), fmtMs(tQuant), fmtMs(tT3), fmtMs(tI2), fmtMs(tWasm), fmtMs(tLinear), fmtMs(tThreads),
       `${(tF32 / tLinear).toFixed(1)}x`, (macs / tLinear / 1e6).toFixed(1),
       fmtBytes(4 * inF * outF), fmtBytes(kernel.weightBytes), fmtBytes(packedBytes('t3', outF, inF)),
     ]);
@@ -152,4 +165,4 @@ for (const [i, r] of rows.entries()) {
   console.log(r.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
   if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 }
-console.log(`GMAC/s: multiply-adds per second of linear. TypeScript ternary kernels skipped above ${TS_MAX_MACS.toExponential(0)} multiply-adds ('-').`);
+console.log(`i2 wasm and linear 1t on one thread. GMAC/s: multiply-adds per second of linear 1t. TypeScript ternary kernels skipped above ${TS_MAX_MACS.toExponential(0)} multiply-adds ('-').`);

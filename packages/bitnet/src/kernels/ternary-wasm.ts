@@ -27,12 +27,14 @@
 //   weights  row blocks of 16 rows: for each block, for each byte column k, 16 bytes = byte k of
 //            rows 16b..16b+15. Rows pad to a multiple of 16, columns to a multiple of 4, with 0x55
 //            (zero weights); padded inputs are 0 too, so padding adds nothing.
+//   x        a job's tokens, int8, rows padded to 4 * columns bytes with zeros
+//   xf       the same as float32, when the kernel quantizes them (linear())
+//   out      float32 rows of the padded output width
+//   per thread:
 //   tables   per byte column k, 64 bytes: the l-table and the h-table of the low nibble's pair,
-//            then the same for the high nibble's pair.
-//   split    the current token's l row and h row.             (tables, split, y: one per thread)
-//   x        a chunk of tokens, int8, rows padded to 4 * columns bytes with zeros.
-//   xf       the same chunk as float32, when the kernel quantizes (linear()).
-//   out      float32 rows of the padded output width.
+//            then the same for the high nibble's pair
+//   split    the current token's l row and h row
+//   y        int32 sums of the current 16 rows
 
 import { checkTernaryMatmulArgs } from './check-args.js';
 import { COLUMN_MULTIPLE, ROWS_PER_BLOCK, engineHasRelaxedSwizzle, engineHasSimd, type TernaryModuleOptions } from './ternary-module.js';
