@@ -16,11 +16,13 @@ export interface PageResult {
 declare global {
   interface Window {
     bitvit: typeof bitvit;
+    trainTinyBitNet: typeof trainTinyBitNet;
     bitvitResult?: PageResult;
   }
 }
 
 window.bitvit = bitvit;
+window.trainTinyBitNet = trainTinyBitNet;
 const params = new URLSearchParams(location.search);
 const mode = params.get('mode') ?? 'webgl2';
 const steps = Number(params.get('steps') ?? '3');

@@ -30,6 +30,8 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
   '--no-first-run',
   '--disable-quic',
+  // window.gc(), for the tests that count device arrays left after garbage collection
+  '--js-flags=--expose-gc',
 ];
 
 export function chromiumAvailable(): boolean {

@@ -1,0 +1,170 @@
+// The gpu backend end to end: a few AdamW steps of a tiny BitNet ViT give the CPU backend's
+// losses, in Node (gpu.js webasm) and in headless Chromium on SwiftShader (WebGL2, through the
+// browser build of the framework, packages/tensor/browser/). The training recipe is one file,
+// packages/tensor/browser/tiny-bitnet.ts, run here with the packages and in the page with the bundle.
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser } from 'playwright-core';
+import * as tensor from '@bitvit/tensor';
+import * as nn from '@bitvit/nn';
+import * as vit from '@bitvit/vit';
+import * as bitnet from '@bitvit/bitnet';
+import { trainTinyBitNet, type Framework, type TinyRunResult } from '../../tensor/browser/tiny-bitnet.js';
+import { buildBrowser, serveDir } from '../../tensor/browser/build.mjs';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, chromiumAvailable } from '../../tensor/test/gpu/browser-harness.js';
+
+const framework = { tensor, nn, vit, bitnet } as unknown as Framework;
+
+// Losses agree to float32 rounding until a quantizer lands on the other side of a rounding
+// boundary (an int8 activation code or a ternary weight code): then by about 1e-5 relative.
+const LOSS_RTOL = 1e-4;
+const STEPS = 3;
+
+function expectSameLosses(gpu: number[], cpu: number[]): void {
+  expect(gpu.length).toBe(cpu.length);
+  gpu.forEach((loss, i) => {
+    expect(Number.isFinite(loss)).toBe(true);
+    expect(Math.abs(loss - cpu[i]!), `step ${i}: gpu ${loss}, cpu ${cpu[i]}`).toBeLessThanOrEqual(LOSS_RTOL * Math.abs(cpu[i]!));
+  });
+}
+
+let cpuRun: TinyRunResult;
+
+beforeAll(() => {
+  tensor.setBackend('cpu');
+  cpuRun = trainTinyBitNet(framework, { steps: STEPS });
+});
+
+afterAll(async () => {
+  tensor.setBackend('cpu');
+  await tensor.gpuBackend.close();
+});
+
+describe('a tiny BitNet ViT trains the same on the gpu backend', () => {
+  it('the run learns (the losses fall), on the CPU', () => {
+    expect(cpuRun.backend.name).toBe('cpu');
+    expect(cpuRun.losses[STEPS - 1]!).toBeLessThan(cpuRun.losses[0]!);
+  });
+
+  it('Node, gpu.js webasm: same losses and weights as the CPU', () => {
+    tensor.setBackend('gpu', { mode: 'webasm' });
+    const gpuRun = trainTinyBitNet(framework, { steps: STEPS });
+    tensor.setBackend('cpu');
+    // the gpu backend really ran, in the mode asked for
+    expect(gpuRun.backend).toMatchObject({ name: 'gpu', mode: 'webasm' });
+    expectSameLosses(gpuRun.losses, cpuRun.losses);
+    gpuRun.classifierWeights.forEach((w, i) => expect(w).toBeCloseTo(cpuRun.classifierWeights[i]!, 5));
+  }, 60_000);
+
+  it('Node, gpu.js webasm: device memory does not grow over 20 training steps', async () => {
+    tensor.setBackend('gpu', { mode: 'webasm' });
+    const device = tensor.gpuBackend.device!;
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const live = async () => {
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      return device.liveArrays;
+    };
+    trainTinyBitNet(framework, { steps: 5 });
+    const after5 = await live();
+    trainTinyBitNet(framework, { steps: 20 });
+    const after20 = await live();
+    tensor.setBackend('cpu');
+    console.log(`live device arrays after gc: ${after5} after a 5-step run, ${after20} after a 20-step run`);
+    expect(after20).toBeLessThanOrEqual(after5);
+  }, 120_000);
+});
+
+const haveChromium = chromiumAvailable();
+
+describe.runIf(!haveChromium && process.env.CI === 'true')('the browser build: setup', () => {
+  it('needs Chromium', () => {
+    expect.fail(`Chromium not found at ${CHROMIUM_PATH}: CI must run the browser training test`);
+  });
+});
+
+describe.skipIf(!haveChromium)('the browser build trains on WebGL2 (headless Chromium, SwiftShader)', () => {
+  const outdir = mkdtempSync(join(tmpdir(), 'bitvit-browser-'));
+  let server: Server;
+  let url: string;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    await buildBrowser({ outdir });
+    ({ server, url } = await serveDir(outdir));
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, ignoreDefaultArgs: ['--headless'], timeout: 60_000 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((resolve) => server?.close(resolve));
+    rmSync(outdir, { recursive: true, force: true });
+  });
+
+  it('the page trains with setBackend(gpu) on WebGL2 and gets the CPU losses', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    await page.goto(`${url}?mode=webgl2&steps=${STEPS}`);
+    await page.waitForFunction(() => window.bitvitResult !== undefined, undefined, { timeout: 150_000 });
+    const result = await page.evaluate(() => window.bitvitResult!);
+    expect(result.error).toBeUndefined();
+    const { cpu, gpu } = result as Required<typeof result>;
+    // WebGL2 really ran, on SwiftShader: no silent fallback to WebAssembly or to the CPU
+    expect(gpu.backend.name).toBe('gpu');
+    expect(gpu.backend.mode).toBe('webgl2');
+    expect(gpu.backend.description).toMatch(/^gpu \(gpu\.js webgl2 on ANGLE .*SwiftShader/);
+    expect(cpu.backend.name).toBe('cpu');
+    // the page's CPU run is Node's CPU run (the same code, bundled), and the GPU run agrees with it
+    expect(cpu.losses).toEqual(cpuRun.losses);
+    expectSameLosses(gpu.losses, cpuRun.losses);
+    console.log(`browser: cpu ${cpu.losses.map((l) => l.toFixed(6)).join(', ')} in ${cpu.ms.toFixed(0)} ms; webgl2 ${gpu.losses.map((l) => l.toFixed(6)).join(', ')} in ${gpu.ms.toFixed(0)} ms (shader compiles included)`);
+    expect(errors.filter((e) => !/GPU stall due to ReadPixels/.test(e))).toEqual([]);
+    await page.close();
+  }, 180_000);
+
+  it('WebGL2 textures of dropped tensors are freed: no growth over 20 training steps', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${url}?mode=webgl2&steps=1`);
+    await page.waitForFunction(() => window.bitvitResult !== undefined, undefined, { timeout: 150_000 });
+    const counts = await page.evaluate(async () => {
+      const { tensor } = window.bitvit;
+      await tensor.loadBackend('gpu', { mode: 'webgl2' });
+      const live = async () => {
+        for (let i = 0; i < 3; i++) {
+          (window as unknown as { gc(): void }).gc();
+          await new Promise((resolve) => setTimeout(resolve, 0)); // finalizers run after the collection
+        }
+        return tensor.gpuBackend.device!.liveArrays;
+      };
+      window.trainTinyBitNet(window.bitvit, { steps: 5 });
+      const after5 = await live();
+      window.trainTinyBitNet(window.bitvit, { steps: 20 });
+      const after20 = await live();
+      return { after5, after20, mode: tensor.backendInfo().mode };
+    });
+    console.log(`browser webgl2: live textures after gc: ${counts.after5} after a 5-step run, ${counts.after20} after a 20-step run`);
+    expect(counts.mode).toBe('webgl2');
+    expect(counts.after20).toBeLessThanOrEqual(counts.after5);
+    await page.close();
+  }, 180_000);
+});
+
+declare global {
+  interface Window {
+    bitvit: Framework;
+    trainTinyBitNet: typeof trainTinyBitNet;
+    bitvitResult?: { cpu?: TinyRunResult; gpu?: TinyRunResult; error?: string };
+  }
+}
