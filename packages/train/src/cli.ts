@@ -6,12 +6,14 @@ import { trainCommand } from './commands/train.js';
 import { evalCommand } from './commands/eval.js';
 import { predictCommand } from './commands/predict.js';
 import { ptqCommand } from './commands/ptq.js';
+import { studyCommand } from './commands/study.js';
 
 const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<number>; help: string }> = {
   train: { run: trainCommand, help: 'train a float or BitNet (--qat) ViT/DeiT' },
   eval: { run: evalCommand, help: 'accuracy and loss of a model folder on a dataset' },
   predict: { run: predictCommand, help: 'write a model\'s logits on a dataset to JSON' },
   ptq: { run: ptqCommand, help: 'post-training ternary quantization of a float model folder' },
+  study: { run: studyCommand, help: 'float vs BitNet ViT/DeiT from scratch, every PTQ method, report' },
 };
 
 export async function main(argv: readonly string[]): Promise<number> {
