@@ -17,6 +17,8 @@ export interface TinyRunOptions {
   batch?: number;
   seed?: number;
   lr?: number;
+  /** wrap each step in tensor.tidy(), which frees the step's device memory at its end */
+  tidy?: boolean;
 }
 
 export interface TinyRunResult {
@@ -46,13 +48,14 @@ export function trainTinyBitNet(framework: Framework, options: TinyRunOptions = 
   const losses: number[] = [];
   const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
   const start = now();
-  for (let step = 0; step < steps; step++) {
+  const step = (): number => {
     optimizer.zeroGrad();
     const loss = nn.crossEntropy(model.forward(pixels), labels);
     loss.backward();
     optimizer.step();
-    losses.push(loss.item());
-  }
+    return loss.item();
+  };
+  for (let i = 0; i < steps; i++) losses.push(options.tidy ? tensor.tidy(step) : step());
   const ms = now() - start;
   const classifier = model.classifier as unknown as { weight: { data: Float32Array } };
   return { losses, backend: tensor.backendInfo(), ms, classifierWeights: Array.from(classifier.weight.data.subarray(0, 4)) };

@@ -17,7 +17,7 @@ export {
 export type { Backend, UnaryOp, BinaryOp, ReduceOp, LayerNormResult } from './kernels/backend.js';
 export { cpuBackend } from './kernels/cpu/index.js';
 // the gpu.js backend and its device; gpu.js itself loads only when a device opens
-export { gpuBackend, GpuStorage, type GpuBackend, type GpuBackendMode } from './kernels/gpu/backend.js';
+export { gpuBackend, GpuStorage, tidy, type GpuBackend, type GpuBackendMode } from './kernels/gpu/backend.js';
 export { GpuDevice, GpuArray, type GpuInfo, type GpuMode, type GpuModeRequest } from './kernels/gpu/device.js';
 export { loadGpuJs, provideGpuJs } from './kernels/gpu/gpujs.js';
 export { roundHalfEven, erf } from './kernels/cpu/math.js';

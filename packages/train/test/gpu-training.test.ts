@@ -61,25 +61,36 @@ describe('a tiny BitNet ViT trains the same on the gpu backend', () => {
     gpuRun.classifierWeights.forEach((w, i) => expect(w).toBeCloseTo(cpuRun.classifierWeights[i]!, 5));
   }, 60_000);
 
-  it('Node, gpu.js webasm: device memory does not grow over 20 training steps', async () => {
+  it('Node, gpu.js webasm: memory does not grow over 20 training steps, with or without tidy', async () => {
     tensor.setBackend('gpu', { mode: 'webasm' });
     const device = tensor.gpuBackend.device!;
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;
-    const live = async () => {
+    const settle = async () => {
       for (let i = 0; i < 3; i++) {
         gc();
-        await new Promise((resolve) => setTimeout(resolve, 0));
+        await new Promise((resolve) => setTimeout(resolve, 0)); // finalizers run after the collection
       }
-      return device.liveArrays;
+      return { live: device.liveArrays, arrayBuffers: process.memoryUsage().arrayBuffers };
     };
-    trainTinyBitNet(framework, { steps: 5 });
-    const after5 = await live();
-    trainTinyBitNet(framework, { steps: 20 });
-    const after20 = await live();
+    const peak = (steps: number, tidy: boolean) => {
+      device.resetPeakLiveArrays();
+      trainTinyBitNet(framework, { steps, tidy });
+      gc(); // a synchronous run: webasm data is plain memory, collected without the finalizers
+      return { peak: device.peakLiveArrays, arrayBuffers: process.memoryUsage().arrayBuffers };
+    };
+    const tidy5 = peak(5, true);
+    const tidy20 = peak(20, true);
+    const plain5 = peak(5, false);
+    const plain20 = peak(20, false);
+    const after = await settle();
     tensor.setBackend('cpu');
-    console.log(`live device arrays after gc: ${after5} after a 5-step run, ${after20} after a 20-step run`);
-    expect(after20).toBeLessThanOrEqual(after5);
+    const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
+    console.log(`webasm: arrays alive at most with tidy ${tidy5.peak} / ${tidy20.peak} (5 / 20 steps), without ${plain5.peak} / ${plain20.peak}; arrayBuffers after the runs ${mb(tidy5.arrayBuffers)}, ${mb(tidy20.arrayBuffers)}, ${mb(plain5.arrayBuffers)}, ${mb(plain20.arrayBuffers)}; after gc ${after.live} arrays`);
+    expect(tidy20.peak).toBe(tidy5.peak);
+    expect(after.live).toBe(0);
+    // the data of dropped arrays is collected during a synchronous run too (a finalizer holds none of it)
+    expect(plain20.arrayBuffers).toBeLessThan(plain5.arrayBuffers + 2 ** 20);
   }, 120_000);
 });
 
@@ -141,22 +152,36 @@ describe.skipIf(!haveChromium)('the browser build trains on WebGL2 (headless Chr
     const counts = await page.evaluate(async () => {
       const { tensor } = window.bitvit;
       await tensor.loadBackend('gpu', { mode: 'webgl2' });
-      const live = async () => {
+      const device = tensor.gpuBackend.device!;
+      const settle = async () => {
         for (let i = 0; i < 3; i++) {
           (window as unknown as { gc(): void }).gc();
           await new Promise((resolve) => setTimeout(resolve, 0)); // finalizers run after the collection
         }
-        return tensor.gpuBackend.device!.liveArrays;
+        return device.liveArrays;
       };
-      window.trainTinyBitNet(window.bitvit, { steps: 5 });
-      const after5 = await live();
-      window.trainTinyBitNet(window.bitvit, { steps: 20 });
-      const after20 = await live();
-      return { after5, after20, mode: tensor.backendInfo().mode };
+      // the most textures alive at once during a synchronous run of `steps` steps
+      const peak = (steps: number, tidy: boolean) => {
+        device.resetPeakLiveArrays();
+        window.trainTinyBitNet(window.bitvit, { steps, tidy });
+        return device.peakLiveArrays;
+      };
+      const tidy5 = peak(5, true);
+      const tidy20 = peak(20, true);
+      const leftAfterTidy = await settle();
+      const plain5 = peak(5, false);
+      const plain20 = peak(20, false);
+      const leftAfterPlain = await settle();
+      return { tidy5, tidy20, leftAfterTidy, plain5, plain20, leftAfterPlain, mode: tensor.backendInfo().mode };
     });
-    console.log(`browser webgl2: live textures after gc: ${counts.after5} after a 5-step run, ${counts.after20} after a 20-step run`);
+    console.log(`browser webgl2, textures alive at most during a run: with tidy ${counts.tidy5} (5 steps) / ${counts.tidy20} (20 steps); without ${counts.plain5} / ${counts.plain20}; after gc: ${counts.leftAfterTidy}, ${counts.leftAfterPlain}`);
     expect(counts.mode).toBe('webgl2');
-    expect(counts.after20).toBeLessThanOrEqual(counts.after5);
+    // tidy frees each step's textures at its end: the peak does not depend on the number of steps
+    expect(counts.tidy20).toBe(counts.tidy5);
+    // without it, a synchronous loop keeps them until it yields, and then the finalizers free all
+    expect(counts.plain20).toBeGreaterThan(counts.plain5);
+    expect(counts.leftAfterTidy).toBe(0);
+    expect(counts.leftAfterPlain).toBe(0);
     await page.close();
   }, 180_000);
 });

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/kernels/backend.js';
 import {
-  Tensor, backendInfo, getBackend, gpuBackend, linear, randn, Generator, setBackend, zeros,
+  Tensor, backendInfo, getBackend, gpuBackend, linear, randn, Generator, setBackend, tidy, zeros,
 } from '../../src/index.js';
 import { runBackendParity } from './backend-parity.js';
 
@@ -135,6 +135,27 @@ describe('gpu backend in Node (gpu.js webasm)', () => {
     expect(after60).toBeLessThanOrEqual(after10);
     expect(after60).toBeLessThan(10);
   }, 60_000);
+
+  it('tidy frees what a step made on the device, except what it returns', () => {
+    setBackend('gpu');
+    const device = gpuBackend.device!;
+    const x = new Tensor(Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]);
+    const before = device.liveArrays;
+    let inner: Tensor | null = null;
+    const { kept, value } = tidy(() => {
+      inner = x.mul(2).exp();
+      const nested = tidy(() => [x.add(1), x.sub(1)]);
+      return { kept: nested[0]!.mul(x), value: inner.sum().item() };
+    });
+    // only the returned tensor is left on the device; the rest was freed at the scope's end
+    expect(device.liveArrays).toBe(before + 1);
+    expect(Array.from(kept.data)).toEqual([2, 6, 12, 20, 30, 42]);
+    expect(value).toBeCloseTo([2, 4, 6, 8, 10, 12].reduce((s, v) => s + Math.exp(v), 0), 0);
+    expect(() => inner!.data).toThrow('readSync: array of shape [2, 3] was disposed');
+    // on the CPU backend it only runs the function
+    setBackend('cpu');
+    expect(tidy(() => x.mul(2).sum().item())).toBe(42);
+  });
 
   it('a gpu tensor feeds the CPU backend after a switch (read on use)', () => {
     setBackend('gpu');

@@ -11,7 +11,10 @@
 //     quantizer reads it twice), small next to the matmuls on the same data.
 //   - GPU memory is not garbage collected, so each GpuStorage is registered with a
 //     FinalizationRegistry: once no tensor holds it (the autograd graph dropped it, `.data`
-//     replaced it), the JavaScript collector's finalizer disposes the texture.
+//     replaced it), the JavaScript collector's finalizer disposes the texture. Finalizers run
+//     only when the program yields to the event loop; a synchronous training loop wraps each
+//     step in tidy(), which frees the step's device memory at its end. (On WebAssembly the data
+//     is plain JavaScript memory and is collected either way.)
 //
 // Reads must be synchronous (the Tensor API is), so the modes are those gpu.js runs
 // synchronously: WebGL2, WebGL, headless GL and WebAssembly. WebGPU kernels run at the kernel
@@ -52,13 +55,16 @@ export class GpuStorage implements DeviceStorage {
 
 // Disposes a GpuArray once its storage is garbage collected. A device closed since then has
 // freed everything already; a failure here would surface as an uncaught error in no one's code.
-const releaseOnCollect = new FinalizationRegistry<GpuArray>((array) => {
+const releaseOnCollect = new FinalizationRegistry<() => void>((release) => {
   try {
-    array.dispose();
+    release();
   } catch {
     // the device was destroyed with its memory
   }
 });
+
+// The arrays made inside each open tidy() scope, innermost last.
+const scopes: Set<GpuArray>[] = [];
 
 let device: GpuDevice | null = null;
 
@@ -70,8 +76,52 @@ function activeDevice(): GpuDevice {
 /** A result on the device as a Tensor (of the array's shape unless another shape of its size is given). */
 function wrap(array: GpuArray, shape: readonly number[] = array.shape): Tensor {
   const storage = new GpuStorage(array);
-  releaseOnCollect.register(storage, array);
+  releaseOnCollect.register(storage, array.releaser());
+  scopes[scopes.length - 1]?.add(array);
   return new Tensor(storage, shape);
+}
+
+/**
+ * Runs `fn`, then frees the device memory of every tensor the gpu backend made inside it, except
+ * the tensors in what `fn` returns (a Tensor, or arrays and plain objects holding Tensors).
+ *
+ * Why: dropped tensors are freed by a FinalizationRegistry, whose callbacks run only when the
+ * program yields to the event loop. A synchronous training loop never does, so textures pile up
+ * until it ends; `tidy` frees each step's at the step's end. A tensor made inside and kept
+ * elsewhere (not returned, not read with .data first) is freed too: reading it then throws
+ * "was disposed". In a training step nothing needs to stay: parameters live on the CPU, and
+ * the optimizer and loss.item() download what they read. On the CPU backend it only runs fn.
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<GpuArray>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  const kept = new Set<GpuArray>();
+  collectArrays(result, kept, new Set());
+  const parent = scopes[scopes.length - 1];
+  for (const array of scope) {
+    if (kept.has(array)) parent?.add(array);
+    else array.dispose();
+  }
+  return result;
+}
+
+// The device arrays of the tensors in a tidy() result (arrays and plain objects are searched).
+function collectArrays(value: unknown, into: Set<GpuArray>, seen: Set<unknown>): void {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return;
+  seen.add(value);
+  if (value instanceof Tensor) {
+    const storage = value.deviceStorage;
+    if (storage instanceof GpuStorage) into.add(storage.array);
+    return;
+  }
+  if (Array.isArray(value)) for (const item of value) collectArrays(item, into, seen);
+  else if (Object.getPrototypeOf(value) === Object.prototype) for (const item of Object.values(value)) collectArrays(item, into, seen);
 }
 
 /**

@@ -233,15 +233,26 @@ export class GpuDevice {
   }
 
   private live = 0;
+  private peak = 0;
 
   /** Arrays created on this device and not yet disposed (views not counted): what a leak makes grow. */
   get liveArrays(): number {
     return this.live;
   }
 
+  /** The most arrays alive at once since the last resetPeakLiveArrays(). */
+  get peakLiveArrays(): number {
+    return this.peak;
+  }
+
+  resetPeakLiveArrays(): void {
+    this.peak = this.live;
+  }
+
   /** Bookkeeping for liveArrays, called by GpuArray. */
   arrayCreated(): void {
     this.live++;
+    if (this.live > this.peak) this.peak = this.live;
   }
 
   arrayDisposed(): void {
@@ -266,7 +277,8 @@ export class GpuArray {
   readonly size: number;
   private value: DeviceValue | Promise<DeviceValue>;
   private pendingUses: Promise<unknown>[] = [];
-  private disposed = false;
+  // shared with release() closures, which must not hold the array itself (see release)
+  private readonly state = { disposed: false };
   /** the array whose memory this one views (reshape), or null when it owns its memory */
   private readonly owner: GpuArray | null;
 
@@ -280,7 +292,7 @@ export class GpuArray {
   }
 
   get isDisposed(): boolean {
-    return this.owner ? this.owner.isDisposed : this.disposed;
+    return this.owner ? this.owner.isDisposed : this.state.disposed;
   }
 
   /** The same device memory seen with another shape of the same size; disposing the view does nothing. */
@@ -321,8 +333,8 @@ export class GpuArray {
 
   /** Releases the device memory once every kernel already issued on this array has run (a view: nothing). */
   dispose(): void {
-    if (this.owner || this.disposed) return;
-    this.disposed = true;
+    if (this.owner || this.state.disposed) return;
+    this.state.disposed = true;
     this.device.arrayDisposed();
     const release = (value: DeviceValue) => {
       if (isDeviceBuffer(value)) value.delete();
@@ -334,6 +346,32 @@ export class GpuArray {
     }
     void Promise.all([value, ...this.pendingUses]).then(([ready]) => release(ready as DeviceValue), () => undefined);
   }
+
+  /**
+   * A function that disposes this array, for a finalizer to keep. On WebAssembly the data is a
+   * plain typed array that the JavaScript collector frees by itself, so the function holds only
+   * the bookkeeping, not the array: a finalizer waiting for its turn must not keep the data alive.
+   * On GL and WebGPU it holds the array (a small handle; the texture/buffer is what it frees).
+   */
+  releaser(): () => void {
+    if (this.owner) return () => undefined;
+    if (this.device.info.mode !== 'webasm') return disposerOf(this);
+    return bookkeepingOf(this.state, this.device);
+  }
+}
+
+// The two releasers, made outside the method: closures created in one function share its scope,
+// so an arrow function there mentioning `this` would make the bookkeeping one hold the array too.
+function disposerOf(array: GpuArray): () => void {
+  return () => array.dispose();
+}
+
+function bookkeepingOf(state: { disposed: boolean }, device: GpuDevice): () => void {
+  return () => {
+    if (state.disposed) return;
+    state.disposed = true;
+    device.arrayDisposed();
+  };
 }
 
 // The identity kernel: copies host data into a device texture/buffer.
