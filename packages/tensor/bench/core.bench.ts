@@ -5,6 +5,7 @@
 //   flags (no "--" before them): --rounds 9 timed rounds per model, --iters 1000 MLP steps of the heap check
 //
 // The machine is shared and noisy: compare numbers from one run, and read medians, not minima.
+import './backend-flag.js'; // --backend gpu[:mode]: run every step on that backend
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { parseArgs } from 'node:util';
