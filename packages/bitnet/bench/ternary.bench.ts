@@ -11,7 +11,7 @@
 //   i2 wasm     TernaryMatmulI2Wasm.matmul (WebAssembly SIMD, swizzle lookups), on int8 activations
 //   linear 1t   TernaryMatmulI2Wasm.linear: float activations in, quantized in WebAssembly, then
 //               the same matmul: the whole ternary layer, comparable with f32 4x4; one thread
-//   linear Nt   the same with the worker pool (ternary-runtime.ts; jobs of >= 2M multiply-adds)
+//   linear Nt   the same with the worker pool (ternary-runtime.ts; jobs of >= 4M multiply-adds)
 // Times are medians over rounds (each round repeats the call for at least 40 ms and takes the
 // mean), because this machine's 2 cores are shared and single timings are noisy.
 // "x f32" = f32 time / linear 1t time (both single-threaded). W: bytes of the weight operand

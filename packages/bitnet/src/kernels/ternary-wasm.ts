@@ -49,8 +49,9 @@ export { setTernaryThreads, ternaryThreads } from './ternary-runtime.js';
 const TOKENS_PER_JOB = 1024;
 /** A unit of work (what one thread takes at a time) is at most this many tokens. */
 const MAX_UNIT_TOKENS = 16;
-/** Jobs below this many multiply-adds run on the calling thread: waking a worker costs ~10-50 us. */
-const PARALLEL_MIN_MACS = 1 << 21;
+/** Jobs below this many multiply-adds (~150 us on one core) run on the calling thread: waking a
+ *  worker costs 10-50 us, more on a busy machine, and a 65-token 192 x 192 layer gained nothing. */
+const PARALLEL_MIN_MACS = 1 << 22;
 /** Weight bytes per pass over a unit's tokens, so a pass's weights stay in L2 while each token
  *  of the unit reads them (a token's tables are rebuilt once per pass). */
 const WEIGHT_BYTES_PER_PASS = 192 * 1024;
