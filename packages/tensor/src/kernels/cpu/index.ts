@@ -1,20 +1,61 @@
-// The CPU backend: plain TypeScript over Float32Array, the reference every other backend is tested against.
+// The CPU backend: the TypeScript kernels (reference.ts), with the elementwise, reduction,
+// normalisation and quantization work moved onto WebAssembly SIMD kernels (../wasm/) where the
+// engine has WebAssembly SIMD; matmul is the GEMM's (../gemm/) either way.
+//   setCpuSimd(false)   back to the TypeScript kernels (benchmarks compare the two in one process)
+//   BITVIT_SIMD=0       the same, from the environment, read when the package loads
 import type { Backend } from '../backend.js';
-import { binary, clamp, geluBackward, unary, where } from './elementwise.js';
-import { argReduce, reduce } from './reduce.js';
-import { concat, expand, gather, indexAdd, indexSelect, permute, scatterAdd, slice } from './layout.js';
-import { matmul } from './matmul.js';
-import {
-  absmaxQuantize, layerNorm, layerNormBackward, logSoftmax, logSoftmaxBackward, softmax, softmaxBackward, ternaryQuantize,
-} from './nn.js';
+import { gemmInfo } from '../gemm/index.js';
+import { cpuReference } from './reference.js';
+import { hasWasmSimd } from '../wasm/runtime.js';
+import * as simd from '../wasm/kernels.js';
+
+export { cpuReference } from './reference.js';
+
+/** The methods the SIMD kernels take over; every other method stays the reference's. */
+const simdMethods: Partial<Backend> = {
+  unary: simd.unary, binary: simd.binary, clamp: simd.clamp, geluBackward: simd.geluBackward,
+  reduce: simd.reduce,
+  softmax: simd.softmax, softmaxBackward: simd.softmaxBackward, logSoftmax: simd.logSoftmax,
+  logSoftmaxBackward: simd.logSoftmaxBackward, layerNorm: simd.layerNorm, layerNormBackward: simd.layerNormBackward,
+  absmaxQuantize: simd.absmaxQuantize, ternaryQuantize: simd.ternaryQuantize,
+};
+
+let simdOn = false;
 
 export const cpuBackend: Backend = {
-  name: 'cpu',
-  describe: () => 'cpu (TypeScript kernels)',
-  unary, binary, clamp, where, geluBackward,
-  reduce, argReduce,
-  permute, expand, slice, concat, indexSelect, indexAdd, gather, scatterAdd,
-  matmul,
-  softmax, softmaxBackward, logSoftmax, logSoftmaxBackward, layerNorm, layerNormBackward,
-  absmaxQuantize, ternaryQuantize,
+  ...cpuReference,
+  describe: () => {
+    const g = gemmInfo();
+    const gemm = g.path === 'wasm-simd' ? `wasm-simd gemm, ${g.threads} thread${g.threads > 1 ? 's' : ''}` : 'typescript gemm';
+    return `cpu (${simdOn ? 'wasm-simd' : 'TypeScript'} kernels, ${gemm})`;
+  },
 };
+
+/** Whether the CPU backend runs its elementwise/norm/quantizer kernels on WebAssembly SIMD. */
+export function cpuSimdEnabled(): boolean {
+  return simdOn;
+}
+
+/**
+ * Switches the CPU backend between the WebAssembly SIMD kernels (the default where the engine has
+ * SIMD) and the TypeScript reference; returns whether SIMD is on afterwards (false where missing).
+ */
+export function setCpuSimd(on: boolean): boolean {
+  simdOn = on && simdAvailable();
+  Object.assign(cpuBackend, simdOn ? simdMethods : pick(cpuReference, Object.keys(simdMethods) as Array<keyof Backend>));
+  return simdOn;
+}
+
+let available: boolean | undefined;
+/** Validating a one-instruction module is cheap; the kernels themselves are built on first use. */
+function simdAvailable(): boolean {
+  available ??= hasWasmSimd();
+  return available;
+}
+
+function pick(from: Backend, keys: Array<keyof Backend>): Partial<Backend> {
+  return Object.fromEntries(keys.map((k) => [k, from[k]])) as Partial<Backend>;
+}
+
+const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+setCpuSimd(env?.BITVIT_SIMD !== '0');

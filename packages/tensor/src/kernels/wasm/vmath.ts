@@ -1,0 +1,183 @@
+// Vector math for the SIMD kernels: emitters that compute a function of the four f32 lanes of a
+// v128 local and leave the result on the stack. They are emitted inline at each use (a call per
+// four values would cost as much as the work), each with its own scratch locals.
+//
+// exp and log follow Cephes' single-precision expf/logf (S. L. Moshier, Cephes Math Library),
+// accurate to about 1 ulp; erfc is the Chebyshev fit the TypeScript reference uses (Numerical
+// Recipes' erfcc, fractional error below 1.2e-7), so both backends compute the same function.
+import type { FunctionBody } from './builder.js';
+
+/** c[0]*x^(k-1) + c[1]*x^(k-2) + ... + c[k-1] by Horner's rule, for local x; leaves it on the stack. */
+export function horner(f: FunctionBody, x: number, coeffs: readonly number[]): void {
+  f.f32x4(coeffs[0]!);
+  for (let i = 1; i < coeffs.length; i++) f.get(x).op('f32x4.mul').f32x4(coeffs[i]!).op('f32x4.add');
+}
+
+/** 2^n for the i32 lanes of local n, -126 <= n <= 127: the exponent field of an f32 set directly. */
+function pow2(f: FunctionBody, n: number): void {
+  f.get(n).i32x4(127).op('i32x4.add').i32(23).op('i32x4.shl');
+}
+
+/**
+ * exp(x) lane-wise. x = n*ln2 + r with |r| <= ln2/2, exp(r) by a degree-7 polynomial, times 2^n.
+ * x is clamped to [-104, 89] first: exp(-104) rounds to 0 in f32 and exp(89) overflows to
+ * infinity, so the extremes come out as Math.exp's do once stored as f32 (0, Infinity; NaN stays).
+ */
+export function exp(f: FunctionBody, x: number): void {
+  const r = f.local('v128'), n = f.local('v128'), ni = f.local('v128'), half = f.local('v128');
+  f.get(x).f32x4(-104).op('f32x4.max').f32x4(89).op('f32x4.min').set(r); // min/max keep NaN
+  f.get(r).f32x4(Math.LOG2E).op('f32x4.mul').op('f32x4.nearest').set(n);
+  // r = x - n*ln2 with ln2 in two parts (Cody and Waite): n*0.693359375 is exact (few bits)
+  f.get(r).get(n).f32x4(0.693359375).op('f32x4.mul').op('f32x4.sub');
+  f.get(n).f32x4(-2.12194440e-4).op('f32x4.mul').op('f32x4.sub').set(r);
+  // exp(r) = 1 + r + r^2 * P(r)
+  horner(f, r, [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]);
+  f.get(r).get(r).op('f32x4.mul').op('f32x4.mul').get(r).op('f32x4.add').f32x4(1).op('f32x4.add');
+  // times 2^n as 2^(n>>1) * 2^(n - n>>1): n runs from -150 to 128, past one exponent field's
+  // range, and the second product rounds into the subnormals or to infinity as it should
+  f.get(n).op('i32x4.trunc_sat_f32x4_s').set(ni);
+  f.get(ni).i32(1).op('i32x4.shr_s').set(half);
+  pow2(f, half);
+  f.op('f32x4.mul');
+  f.get(ni).get(half).op('i32x4.sub').set(ni);
+  pow2(f, ni);
+  f.op('f32x4.mul');
+}
+
+/**
+ * log(x) lane-wise: x = m * 2^e with sqrt(1/2) <= m < sqrt(2), log(m) by a degree-9 polynomial
+ * in m - 1, plus e*ln2 (in two parts). Subnormal x is scaled by 2^23 first; 0 gives -Infinity,
+ * negative x NaN, Infinity and NaN themselves, as Math.log.
+ */
+export function log(f: FunctionBody, x: number): void {
+  const v = f.local('v128'), e = f.local('v128'), m = f.local('v128'), small = f.local('v128'), z = f.local('v128');
+  // subnormals: scale up by 2^23 and take 23 off the exponent
+  f.get(x).f32x4(1.17549435e-38).op('f32x4.lt').set(small);
+  f.get(x).f32x4(8388608).op('f32x4.mul').get(x).get(small).op('v128.bitselect').set(v);
+  // e = biased exponent - 126, m = mantissa with the exponent of 0.5: v = m * 2^e, 0.5 <= m < 1
+  f.get(v).i32(23).op('i32x4.shr_u').i32x4(126).op('i32x4.sub');
+  f.get(small).i32x4(23).op('v128.and').op('i32x4.sub').op('f32x4.convert_i32x4_s').set(e);
+  f.get(v).i32x4(0x807fffff).op('v128.and').i32x4(0x3f000000).op('v128.or').set(m);
+  // m < sqrt(1/2): use 2m - 1 and e - 1, else m - 1, so the polynomial's argument stays in [-0.29, 0.41]
+  f.get(m).f32x4(Math.SQRT1_2).op('f32x4.lt').set(small);
+  f.get(e).f32x4(1).op('f32x4.sub').get(e).get(small).op('v128.bitselect').set(e);
+  f.get(m).get(m).get(small).op('v128.and').op('f32x4.add').f32x4(1).op('f32x4.sub').set(m);
+  f.get(m).get(m).op('f32x4.mul').set(z);
+  // log(1 + m) = m - m^2/2 + m^3 * P(m)
+  horner(f, m, [
+    7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1,
+    -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1,
+  ]);
+  f.get(m).op('f32x4.mul').get(z).op('f32x4.mul');
+  f.get(e).f32x4(-2.12194440e-4).op('f32x4.mul').op('f32x4.add');
+  f.get(z).f32x4(-0.5).op('f32x4.mul').op('f32x4.add');
+  f.get(m).op('f32x4.add');
+  f.get(e).f32x4(0.693359375).op('f32x4.mul').op('f32x4.add').set(z);
+  // the edges: 0 -> -Infinity, < 0 -> NaN, and x itself for Infinity and NaN
+  f.f32x4(-Infinity).get(z).get(x).f32x4(0).op('f32x4.eq').op('v128.bitselect').set(z);
+  f.f32x4(NaN).get(z).get(x).f32x4(0).op('f32x4.lt').op('v128.bitselect').set(z);
+  f.get(x).get(z).get(x).get(x).op('f32x4.ne').get(x).f32x4(Infinity).op('f32x4.eq').op('v128.or').op('v128.bitselect');
+}
+
+// v128.bitselect(a, b, mask) takes a's bits where the mask is set, b's elsewhere; the f32x4
+// comparisons give all-ones lanes for true. So `a b mask bitselect` reads "mask ? a : b".
+
+/** The sign bit of local x put onto the non-negative vector on the stack (copysign). */
+function copySign(f: FunctionBody, x: number): void {
+  f.get(x).i32x4(-0x80000000).op('v128.and').op('v128.or');
+}
+
+/**
+ * tanh(x) lane-wise, as Cephes' tanhf: an odd polynomial for |x| < 0.625 (where 1 - 2/(e^2x + 1)
+ * would cancel), else 1 - 2/(exp(2|x|) + 1) with x's sign.
+ */
+export function tanh(f: FunctionBody, x: number): void {
+  const a = f.local('v128'), z = f.local('v128'), e = f.local('v128'), big = f.local('v128');
+  f.get(x).op('f32x4.abs').set(a);
+  f.get(a).get(a).op('f32x4.add').set(e);
+  exp(f, e);
+  f.f32x4(1).op('f32x4.add').set(e);
+  f.f32x4(1).f32x4(2).get(e).op('f32x4.div').op('f32x4.sub');
+  copySign(f, x);
+  f.set(big);
+  f.get(x).get(x).op('f32x4.mul').set(z);
+  horner(f, z, [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1]);
+  f.get(z).op('f32x4.mul').get(x).op('f32x4.mul').get(x).op('f32x4.add');
+  f.get(big).get(a).f32x4(0.625).op('f32x4.lt').op('v128.bitselect'); // small |x|: the polynomial (NaN goes big)
+}
+
+/** sigmoid(x) = 1 / (1 + exp(-x)) lane-wise: exact at the ends (exp(-x) of 0 and Infinity). */
+export function sigmoid(f: FunctionBody, x: number): void {
+  const e = f.local('v128');
+  f.get(x).op('f32x4.neg').set(e);
+  f.f32x4(1);
+  exp(f, e);
+  f.f32x4(1).op('f32x4.add').op('f32x4.div');
+}
+
+/**
+ * erfc(z) for z >= 0 lane-wise, Numerical Recipes' erfcc, as cpu/math.ts's erf uses it:
+ * t = 1/(1 + z/2), erfc(z) = t * exp(-z^2 - 1.26551223 + t*P(t)).
+ */
+export function erfcNonNegative(f: FunctionBody, z: number): void {
+  const t = f.local('v128'), arg = f.local('v128');
+  f.f32x4(1).f32x4(1).get(z).f32x4(0.5).op('f32x4.mul').op('f32x4.add').op('f32x4.div').set(t);
+  horner(f, t, [
+    0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418,
+    0.37409196, 1.00002368, -1.26551223,
+  ]);
+  f.get(z).get(z).op('f32x4.mul').op('f32x4.sub').set(arg);
+  exp(f, arg);
+  f.get(t).op('f32x4.mul');
+}
+
+/** erf(x) = 1 - erfc(|x|) for x >= 0, erfc(|x|) - 1 below (NaN stays NaN). */
+export function erf(f: FunctionBody, x: number): void {
+  const z = f.local('v128'), r = f.local('v128');
+  f.get(x).op('f32x4.abs').set(z);
+  erfcNonNegative(f, z);
+  f.set(r);
+  f.f32x4(1).get(r).op('f32x4.sub').get(r).f32x4(1).op('f32x4.sub').get(x).f32x4(0).op('f32x4.ge').op('v128.bitselect');
+}
+
+/**
+ * The normal CDF Phi(x) = erfc(-x/sqrt 2)/2, from the erfc of |x|/sqrt 2: 1 - erfc/2 for x >= 0,
+ * erfc/2 below. Written this way, not as (1 + erf)/2, the left tail keeps its relative precision
+ * in f32 (1 + erf(x) would cancel to 0 for x below about -5.5).
+ */
+export function normalCdf(f: FunctionBody, x: number): void {
+  const z = f.local('v128'), h = f.local('v128');
+  f.get(x).op('f32x4.abs').f32x4(Math.SQRT1_2).op('f32x4.mul').set(z);
+  erfcNonNegative(f, z);
+  f.f32x4(0.5).op('f32x4.mul').set(h);
+  f.f32x4(1).get(h).op('f32x4.sub').get(h).get(x).f32x4(0).op('f32x4.ge').op('v128.bitselect');
+}
+
+/** GELU, the exact (erf) form: x * Phi(x). */
+export function gelu(f: FunctionBody, x: number): void {
+  normalCdf(f, x);
+  f.get(x).op('f32x4.mul');
+}
+
+/** d gelu/dx = Phi(x) + x * phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi). */
+export function geluGrad(f: FunctionBody, x: number): void {
+  const e = f.local('v128');
+  normalCdf(f, x);
+  f.get(x).get(x).op('f32x4.mul').f32x4(-0.5).op('f32x4.mul').set(e);
+  exp(f, e);
+  f.get(x).f32x4(1 / Math.sqrt(2 * Math.PI)).op('f32x4.mul').op('f32x4.mul').op('f32x4.add');
+}
+
+/** The sum of the four lanes of local v (pairwise: (v0+v2) + (v1+v3)), as an f32 on the stack. */
+export function horizontalSum(f: FunctionBody, v: number): void {
+  const w = f.local('v128');
+  f.get(v).get(v).get(v).shuffleLanes([2, 3, 0, 1]).op('f32x4.add').set(w);
+  f.get(w).get(w).get(w).shuffleLanes([1, 0, 3, 2]).op('f32x4.add').f32x4ExtractLane(0);
+}
+
+/** The largest (or smallest) of the four lanes of local v, NaN if any lane is, as an f32 on the stack. */
+export function horizontalExtreme(f: FunctionBody, v: number, op: 'f32x4.max' | 'f32x4.min' = 'f32x4.max'): void {
+  const w = f.local('v128');
+  f.get(v).get(v).get(v).shuffleLanes([2, 3, 0, 1]).op(op).set(w);
+  f.get(w).get(w).get(w).shuffleLanes([1, 0, 3, 2]).op(op).f32x4ExtractLane(0);
+}
