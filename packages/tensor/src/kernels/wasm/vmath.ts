@@ -106,13 +106,17 @@ export function tanh(f: FunctionBody, x: number): void {
   f.get(big).get(a).f32x4(0.625).op('f32x4.lt').op('v128.bitselect'); // small |x|: the polynomial (NaN goes big)
 }
 
-/** sigmoid(x) = 1 / (1 + exp(-x)) lane-wise: exact at the ends (exp(-x) of 0 and Infinity). */
+/**
+ * sigmoid(x) lane-wise, from e = exp(-|x|): 1/(1 + e) for x >= 0, e/(1 + e) below. The second
+ * form keeps the left tail (down to the subnormals) where 1/(1 + exp(-x)) would overflow to 0.
+ */
 export function sigmoid(f: FunctionBody, x: number): void {
   const e = f.local('v128');
-  f.get(x).op('f32x4.neg').set(e);
-  f.f32x4(1);
+  f.get(x).op('f32x4.abs').op('f32x4.neg').set(e);
   exp(f, e);
-  f.f32x4(1).op('f32x4.add').op('f32x4.div');
+  f.set(e);
+  f.f32x4(1).get(e).get(x).f32x4(0).op('f32x4.ge').op('v128.bitselect');
+  f.get(e).f32x4(1).op('f32x4.add').op('f32x4.div');
 }
 
 /**
