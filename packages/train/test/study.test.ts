@@ -11,7 +11,7 @@ import { selectByName } from '@bitvit/bitnet';
 import { buildModel, loadModel } from '../src/models.js';
 import { UsageError } from '../src/args.js';
 import { studyCommand, studyOptionsFromFlags } from '../src/commands/study.js';
-import { baseSweep, layerSelection, ptqLabel, variantSweep, type PTQConfig } from '../src/study/run.js';
+import { baseSweep, layerSelection, ptqLabel, repoRoot, variantSweep, type PTQConfig } from '../src/study/run.js';
 import { CHROMIUM_PATH } from '../src/study/screenshot.js';
 import type { StudyResults } from '../src/study/results.js';
 import { tempDir } from './helpers.js';
@@ -34,6 +34,10 @@ describe('study flags and sweeps', () => {
     expect(d !== 'help' && d.out).toMatch(/^runs\/study-\d{8}-\d{6}$/);
     expect(() => studyOptionsFromFlags(['--quik'])).toThrow(UsageError);
     expect(() => studyOptionsFromFlags(['--quik'])).toThrow(/study: unknown flag --quik/);
+  });
+
+  it('--docs copies into the repository root\'s docs/ folder', () => {
+    expect(existsSync(join(repoRoot(), 'pnpm-workspace.yaml'))).toBe(true);
   });
 
   it('refuses a DeiT preset as the base model (the DeiT is derived from the ViT)', async () => {

@@ -86,8 +86,9 @@ interface TrainedRun {
   teacher?: string;
   floatTwin?: string;
   out: string;
-  /** The `pnpm train:*` command line that repeats this run. */
+  /** The `pnpm train:*` command line that repeats this run, and the options it stands for. */
   command: string;
+  options: TrainOptions;
   summary: TrainSummary;
 }
 
@@ -117,7 +118,7 @@ function budgetFlags(o: StudyOptions): string[] {
 }
 
 async function trainOne(
-  o: StudyOptions, spec: Omit<TrainedRun, 'out' | 'command' | 'summary'>, log: (line: string) => void,
+  o: StudyOptions, spec: Omit<TrainedRun, 'out' | 'command' | 'options' | 'summary'>, log: (line: string) => void,
 ): Promise<TrainedRun> {
   const out = join(o.out, spec.id);
   const flags = ['--model', spec.preset, ...budgetFlags(o), '--out', out];
@@ -129,7 +130,7 @@ async function trainOne(
   log(`study: training ${spec.id}: ${command}`);
   const summary = await new Trainer(options).run();
   log(`study: ${spec.id}: test accuracy ${(100 * summary.test_accuracy).toFixed(2)}% after ${summary.steps} steps, ${summary.train_images_per_s.toFixed(0)} train img/s`);
-  return { ...spec, out, command, summary };
+  return { ...spec, out, command, options, summary };
 }
 
 /** The training curve: metrics.jsonl's per-window lines (not the eval lines). */
@@ -465,7 +466,7 @@ export async function runStudy(o: StudyOptions): Promise<StudyOutput> {
   const results: StudyResults = {
     meta: {
       command: o.command, seed: o.seed, data: o.data, quick: o.quick, date: new Date().toISOString(), node: process.version, cpus: cpus().length,
-      budget: { epochs: vitFp.summary.epochs, steps: vitFp.summary.steps, batchSize: trainBatchSize(o) },
+      budget: { epochs: vitFp.summary.epochs, steps: vitFp.summary.steps, batchSize: vitFp.options.batchSize },
       seconds: (performance.now() - started) / 1000,
     },
     models, ptq, layerErrors,
@@ -485,11 +486,6 @@ export async function runStudy(o: StudyOptions): Promise<StudyOutput> {
   }
   log(`study: done in ${results.meta.seconds.toFixed(0)} s; ${files.json}, ${files.markdown}, ${files.html}${files.png ? `, ${files.png}` : ''}`);
   return { results, files };
-}
-
-function trainBatchSize(o: StudyOptions): number {
-  const parsed = trainOptionsFromFlags(budgetFlags(o));
-  return parsed === 'help' || 'resume' in parsed ? NaN : parsed.batchSize;
 }
 
 /** report.png via headless Chromium; without Chromium (or playwright-core) the study still finishes, with a note. */
