@@ -69,7 +69,7 @@ export class TfViT {
   private readonly layers: Layer[] = [];
   private readonly layernorm: Norm;
   private readonly classifier: Dense;
-  private seed = 0;
+  private seed = 1; // tfjs treats seed 0 as "no seed" (Math.random)
 
   /** Builds the variables on the active backend (Hugging Face's init: trunc normal 0.02, biases 0, norms 1). */
   constructor(config: TfModelConfig, qat: boolean) {
@@ -225,28 +225,45 @@ export class TfViT {
   }
 }
 
-/** A TfViT with tf.train.adam and a fixed random batch on one tfjs backend: step() trains once. */
+/**
+ * A TfViT with tf.train.adam and a fixed random batch on one tfjs backend: step() trains once.
+ * With microBatches > 1 the batch's gradient is summed over that many slices before the one
+ * Adam update (gradient accumulation): the same update as the whole batch at once, for models
+ * whose taped activations would not fit - tfjs-backend-wasm is a 32-bit WebAssembly heap (4 GiB),
+ * and vit-tiny-32 at batch 64 needs about 6 GiB there (~95 MiB per image measured with tf.profile).
+ */
 export class TfTrainer {
   readonly backend: string;
   readonly model: TfViT;
+  readonly microBatches: number;
   private readonly optimizer: tf.Optimizer;
-  private readonly pixels: tf.Tensor4D;
-  private readonly oneHot: tf.Tensor2D;
+  private readonly slices: Array<{ pixels: tf.Tensor4D; oneHot: tf.Tensor2D }> = [];
 
   /** Switches tfjs to `backend` and builds everything there. */
-  static async create(backend: string, config: TfModelConfig, batch: number, qat: boolean): Promise<TfTrainer> {
+  static async create(backend: string, config: TfModelConfig, batch: number, qat: boolean, microBatches = 1): Promise<TfTrainer> {
     if (!(await tf.setBackend(backend))) throw new Error(`TfTrainer: tfjs backend "${backend}" did not initialise`);
-    return new TfTrainer(backend, config, batch, qat);
+    if (!Number.isInteger(microBatches) || microBatches < 1 || batch % microBatches !== 0) {
+      throw new Error(`TfTrainer: batch ${batch} does not split into ${microBatches} equal micro-batches`);
+    }
+    return new TfTrainer(backend, config, batch, qat, microBatches);
   }
 
-  private constructor(backend: string, config: TfModelConfig, batch: number, qat: boolean) {
+  private constructor(backend: string, config: TfModelConfig, batch: number, qat: boolean, microBatches: number) {
     this.backend = backend;
+    this.microBatches = microBatches;
     this.model = new TfViT(config, qat);
     this.optimizer = tf.train.adam(1e-3);
-    this.pixels = tf.randomNormal([batch, config.numChannels, config.imageSize, config.imageSize], 0, 1, 'float32', 1);
-    const labels = tf.randomUniform([batch], 0, config.numLabels, 'int32', 2) as tf.Tensor1D;
-    this.oneHot = tf.cast(tf.oneHot(labels, config.numLabels), 'float32') as tf.Tensor2D;
-    labels.dispose();
+    const size = batch / microBatches;
+    tf.tidy(() => {
+      const pixels = tf.randomNormal([batch, config.numChannels, config.imageSize, config.imageSize], 0, 1, 'float32', 1);
+      const oneHot = tf.oneHot(tf.randomUniform([batch], 0, config.numLabels, 'int32', 2) as tf.Tensor1D, config.numLabels);
+      for (let i = 0; i < microBatches; i++) {
+        this.slices.push({
+          pixels: tf.keep(tf.slice(pixels, [i * size, 0, 0, 0], [size, -1, -1, -1])) as tf.Tensor4D,
+          oneHot: tf.keep(tf.cast(tf.slice(oneHot, [i * size, 0], [size, -1]), 'float32')) as tf.Tensor2D,
+        });
+      }
+    });
   }
 
   /** Makes this trainer's backend the active one (call before step() when several trainers take turns). */
@@ -254,20 +271,39 @@ export class TfTrainer {
     if (tf.getBackend() !== this.backend) await tf.setBackend(this.backend);
   }
 
-  /** One forward + backward + Adam step on the active backend; returns the loss. */
+  /**
+   * One forward + backward + Adam step on the active backend; returns the loss. This is what
+   * optimizer.minimize does (variableGrads, then applyGradients), with the gradient summed over
+   * the micro-batches and averaged.
+   */
   step(): number {
     if (tf.getBackend() !== this.backend) throw new Error(`TfTrainer.step: built on "${this.backend}", but tfjs is on "${tf.getBackend()}"; call activate() first`);
-    const cost = this.optimizer.minimize(() => this.model.loss(this.pixels, this.oneHot), true, this.model.variables);
-    if (!cost) throw new Error('TfTrainer.step: minimize returned no loss');
-    const value = cost.dataSync()[0]!;
-    cost.dispose();
-    return value;
+    let total: tf.NamedTensorMap | null = null;
+    let lossSum = 0;
+    for (const { pixels, oneHot } of this.slices) {
+      const { value, grads } = tf.variableGrads(() => this.model.loss(pixels, oneHot), this.model.variables);
+      lossSum += value.dataSync()[0]!;
+      value.dispose();
+      if (!total) total = grads;
+      else {
+        for (const name of Object.keys(grads)) {
+          const sum = tf.add(total[name]!, grads[name]!);
+          tf.dispose([total[name]!, grads[name]!]);
+          total[name] = sum;
+        }
+      }
+    }
+    const n = this.microBatches;
+    const mean: tf.NamedTensorMap = n === 1 ? total! : tf.tidy(() => Object.fromEntries(Object.entries(total!).map(([k, g]) => [k, tf.div(g, n)])));
+    this.optimizer.applyGradients(mean);
+    tf.dispose(Object.values(total!));
+    if (mean !== total) tf.dispose(Object.values(mean));
+    return lossSum / n;
   }
 
   dispose(): void {
     this.model.dispose();
     this.optimizer.dispose();
-    this.pixels.dispose();
-    this.oneHot.dispose();
+    for (const { pixels, oneHot } of this.slices) tf.dispose([pixels, oneHot]);
   }
 }

@@ -12,7 +12,8 @@
 //     --quick        fewer rounds, 30 memory steps; no tfjs on vit-tiny-32 (that is the default too)
 //     --full         also tfjs on vit-tiny-32 (1 step each: ~100 s on wasm, ~430 s on cpu), more tfjs-cpu rounds
 //     --only ours|tfjs|torch   one framework (a comma list works: --only ours,torch)
-//     --steps N      memory run length (default 100); --long is --steps 1000, as issue 9 asks
+//     --models vit-mnist|vit-tiny-32   one model (default both)
+//     --steps N      memory run length (default 100, 0 skips it); --long is --steps 1000, as issue 9 asks
 //
 // Timing: the frameworks of one model take turns step by step (warmup steps first), so load
 // from other processes on this shared 2-core machine hits them alike; each row is the median of
@@ -42,6 +43,7 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     full: { type: 'boolean', default: false },
     only: { type: 'string' },
+    models: { type: 'string' },
     steps: { type: 'string' },
     long: { type: 'boolean', default: false },
   },
@@ -51,6 +53,8 @@ const QUICK = flags.quick === true;
 const FULL = flags.full === true;
 const ONLY = new Set(typeof flags.only === 'string' ? flags.only.split(',') : ['ours', 'tfjs', 'torch']);
 for (const f of ONLY) if (!['ours', 'tfjs', 'torch'].includes(f)) throw new Error(`train.bench: --only ${f}: expected ours, tfjs or torch`);
+const MODELS = typeof flags.models === 'string' ? flags.models.split(',') : ['vit-mnist', 'vit-tiny-32'];
+for (const m of MODELS) if (!['vit-mnist', 'vit-tiny-32'].includes(m)) throw new Error(`train.bench: --models ${m}: expected vit-mnist or vit-tiny-32`);
 const MEMORY_STEPS = typeof flags.steps === 'string' ? Number(flags.steps) : flags.long ? 1000 : QUICK ? 30 : 100;
 
 const PYTHON = '/usr/bin/python3';
@@ -224,6 +228,8 @@ interface ModelPlan {
   tfjsWasm: [number, number] | null;
   tfjsCpu: [number, number] | null;
   torch: [number, number];
+  /** tfjs sums the gradient over this many slices of the batch (see TfTrainer: wasm's 4 GiB heap). */
+  tfjsMicroBatches: number;
   skipNote?: string;
 }
 
@@ -258,10 +264,10 @@ async function benchModel(plan: ModelPlan, qat: boolean, env: Env): Promise<Row[
   const tfjsTrainers: TfTrainer[] = [];
   for (const [backend, counts] of [['wasm', plan.tfjsWasm], ['cpu', plan.tfjsCpu]] as const) {
     if (!ONLY.has('tfjs') || !counts) continue;
-    const trainer = await TfTrainer.create(backend, tfjsConfig, b, qat);
+    const trainer = await TfTrainer.create(backend, tfjsConfig, b, qat, plan.tfjsMicroBatches);
     tfjsTrainers.push(trainer);
     contestants.push({
-      framework: `tfjs-${backend}`,
+      framework: `tfjs-${backend}${plan.tfjsMicroBatches > 1 ? ` (${plan.tfjsMicroBatches} x ${b / plan.tfjsMicroBatches} accumulated)` : ''}`,
       params: trainer.model.numParameters(),
       threads: '1',
       warmup: counts[0],
@@ -409,7 +415,7 @@ function printGoals(rows: Row[]): void {
       rows.find((r) => r.model === 'vit-mnist' && r.variant === variant && r.framework === framework && !r.note && (!threads || r.threads.startsWith(threads)));
     const ours = find('ours');
     if (!ours) continue;
-    const wasm = find('tfjs-wasm');
+    const wasm = rows.find((r) => r.model === 'vit-mnist' && r.variant === variant && r.framework.startsWith('tfjs-wasm') && !r.note);
     const torch = find('pytorch', '2');
     const parts: string[] = [];
     if (wasm) {
@@ -465,6 +471,7 @@ async function main(): Promise<void> {
       tfjsWasm: QUICK ? [1, 1] : [1, 3],
       tfjsCpu: QUICK ? [0, 1] : FULL ? [1, 3] : [1, 1],
       torch: QUICK ? [2, 5] : [3, 9],
+      tfjsMicroBatches: 1,
     },
     {
       preset: 'vit-tiny-32',
@@ -475,11 +482,13 @@ async function main(): Promise<void> {
       tfjsWasm: FULL ? [0, 1] : null,
       tfjsCpu: FULL ? [0, 1] : null,
       torch: QUICK ? [1, 2] : [1, 3],
+      // its taped activations at batch 64 (~6 GiB) overflow tfjs-backend-wasm's 4 GiB heap
+      tfjsMicroBatches: 4,
       skipNote: FULL ? undefined : 'skipped: ~100 s/step (wasm), ~430 s/step (cpu) per issue 9; run with --full',
     },
   ];
   const rows: Row[] = [];
-  for (const plan of plans) {
+  for (const plan of plans.filter((p) => MODELS.includes(p.preset))) {
     for (const qat of [false, true]) rows.push(...(await benchModel(plan, qat, env)));
   }
   torch?.close();
