@@ -26,3 +26,6 @@ export {
   type ModelComparison, type LayerOutputError, type LayerSensitivity, type CompareOptions, type LayerErrorOptions,
 } from './metrics.js';
 export { ptqToTernary, packedIncompatibility } from './ptq/export.js';
+export { quantizeActivationsInt8 } from './kernels/quantize-activations.js';
+export { ternaryMatmulI2, ternaryMatmulBase3 } from './kernels/ternary-matmul.js';
+export { TernaryMatmulI2Wasm, wasmTernaryAvailable, setTernaryThreads, ternaryThreads } from './kernels/ternary-wasm.js';

@@ -87,14 +87,17 @@ export class TernaryLinear extends Module {
       const xn = this.norm ? this.norm.forward(x) : x;
       if (this.activationBits === null) return linear(xn, this.dequantizedWeight(), this.bias);
       const tokens = xn.size / this.inFeatures;
-      const codes = new Int8Array(xn.size);
-      const actScale = new Float32Array(tokens);
-      quantizeActivationsInt8(xn.data, tokens, this.inFeatures, codes, actScale);
       const out = new Float32Array(tokens * this.outFeatures);
       const bias = this.bias ? this.bias.data : null;
       const kernel = this.wasmKernel();
-      if (kernel) kernel.matmul(codes, tokens, this.weightScale, actScale, bias, out);
-      else ternaryMatmulI2(codes, tokens, this.inFeatures, this.packed, this.outFeatures, this.weightScale, actScale, bias, out);
+      if (kernel) {
+        kernel.linear(xn.data, tokens, this.weightScale, bias, out); // quantizes x to int8 inside WebAssembly
+      } else {
+        const codes = new Int8Array(xn.size);
+        const actScale = new Float32Array(tokens);
+        quantizeActivationsInt8(xn.data, tokens, this.inFeatures, codes, actScale);
+        ternaryMatmulI2(codes, tokens, this.inFeatures, this.packed, this.outFeatures, this.weightScale, actScale, bias, out);
+      }
       return new Tensor(out, [...x.shape.slice(0, -1), this.outFeatures]);
     });
   }
