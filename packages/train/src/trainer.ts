@@ -56,6 +56,8 @@ export interface TrainOptions {
   temperature: number;
   distillAlpha: number;
   augment: 'none' | 'crop' | 'randaugment';
+  /** Padding of the random crop; default image height / 8. */
+  cropPadding?: number;
   flip: boolean;
   valSplit: number;
   seed: number;
@@ -244,7 +246,7 @@ export class Trainer {
           const aug = new Generator(`${o.seed}/augment/${pos.step}`);
           const random = (): number => aug.random();
           const augment = o.augment === 'none' && !o.flip ? undefined : (src: Uint8Array, dst: Uint8Array): void => {
-            if (o.augment === 'crop') randomCropWithPadding(src, dst, imageSize, Math.max(1, Math.round(train.height / 8)), random);
+            if (o.augment === 'crop') randomCropWithPadding(src, dst, imageSize, o.cropPadding ?? Math.max(1, Math.round(train.height / 8)), random);
             else if (o.augment === 'randaugment') randAugmentLite(src, dst, imageSize, { magnitude: 6, numOps: 2 }, random, scratch);
             else dst.set(src);
             if (o.flip) {
