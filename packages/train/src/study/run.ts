@@ -73,7 +73,7 @@ export interface StudyOutput {
 const QUICK = { steps: 32, batchSize: 32, limitTrain: 1024, limitTest: 500, warmup: 4, logEvery: 2, calibration: 64 };
 
 /** Timed rounds of the throughput measurement (the median is reported) and batch-1 images per round. */
-const TIMING = { quick: { rounds: 3, singles: 16 }, full: { rounds: 7, singles: 64 } };
+const TIMING = { quick: { rounds: 5, singles: 16 }, full: { rounds: 7, singles: 64 } };
 
 // ---------------------------------------------------------------------------------------------
 // Training: four Trainer runs
@@ -196,28 +196,39 @@ function median(values: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+export type ExecutionPath = 'float' | 'fakeQuant' | 'packed';
+
+/** Seconds of one call of fn. */
+function timed(fn: () => void): number {
+  const t0 = performance.now();
+  fn();
+  return (performance.now() - t0) / 1000;
+}
+
 /**
- * Inference images/s, forward only (eval mode, no graph): batch 64 as one forward of 64 images,
- * batch 1 as the single images one after another. One warmup (kernels compiled, workers started,
- * buffers allocated), then the median of several timed rounds: the machine is shared, and the
- * median ignores a round another process interrupted.
+ * Inference images/s of several models, forward only (eval mode, no graph): batch 64 as one
+ * forward of 64 images, batch 1 as the single images one after another. One warmup each
+ * (kernels compiled, workers started, buffers allocated), then timed rounds that take the models
+ * in turn, so a burst of load from another process on the shared machine hits every path alike;
+ * each path reports the median of its rounds.
  */
-export function measureThroughput(model: ImageClassifier, batch64: Tensor, singles: Tensor[], rounds: number): Throughput {
-  model.eval();
+export function measureThroughput(
+  models: Partial<Record<ExecutionPath, ImageClassifier>>, batch64: Tensor, singles: Tensor[], rounds: number,
+): Partial<Record<ExecutionPath, Throughput>> {
+  const paths = Object.entries(models) as Array<[ExecutionPath, ImageClassifier]>;
   return noGrad(() => {
-    model.forward(batch64);
-    for (const x of singles.slice(0, 4)) model.forward(x);
-    const b64: number[] = [];
-    const b1: number[] = [];
-    for (let r = 0; r < rounds; r++) {
-      let t0 = performance.now();
+    for (const [, model] of paths) {
+      model.eval();
       model.forward(batch64);
-      b64.push(batch64.shape[0]! / ((performance.now() - t0) / 1000));
-      t0 = performance.now();
-      for (const x of singles) model.forward(x);
-      b1.push(singles.length / ((performance.now() - t0) / 1000));
+      for (const x of singles.slice(0, 4)) model.forward(x);
     }
-    return { batch1: median(b1), batch64: median(b64) };
+    const b64 = new Map(paths.map(([p]) => [p, [] as number[]]));
+    const b1 = new Map(paths.map(([p]) => [p, [] as number[]]));
+    for (let r = 0; r < rounds; r++) {
+      for (const [path, model] of paths) b64.get(path)!.push(batch64.shape[0]! / timed(() => model.forward(batch64)));
+      for (const [path, model] of paths) b1.get(path)!.push(singles.length / timed(() => singles.forEach((x) => model.forward(x))));
+    }
+    return Object.fromEntries(paths.map(([p]) => [p, { batch1: median(b1.get(p)!), batch64: median(b64.get(p)!) }]));
   });
 }
 
@@ -429,12 +440,15 @@ export async function runStudy(o: StudyOptions): Promise<StudyOutput> {
   }
   phaseDone('PTQ');
 
-  // 5. Every model: error against its float twin, throughput per path, storage, ternary shares, curve.
+  // 5. Every model: error against its float twin, storage, ternary shares, curve; then throughput,
+  // the three paths of a family measured together.
   const models: StudyModel[] = [];
+  const loaded = new Map<string, ImageClassifier>();
   for (const run of runs) {
     if (!o.quiet) progress.update({ label: 'measuring', done: models.length, total: runs.length, fields: { model: run.id } }, undefined, true);
     const model = await loadModel(join(run.out, 'model'));
     model.eval();
+    loaded.set(run.id, model);
     const s = run.summary;
     const entry: StudyModel = {
       id: run.id, family: run.family, kind: run.kind, preset: run.preset, params: s.params,
@@ -443,21 +457,23 @@ export async function runStudy(o: StudyOptions): Promise<StudyOutput> {
       command: run.command, seed: o.seed,
     };
     if (run.teacher) entry.teacher = run.teacher;
-    if (run.kind === 'float') {
-      entry.throughput.float = measureThroughput(model, ev.batch64, ev.singles, timing.rounds);
-    } else {
+    if (run.kind === 'qat') {
       entry.floatTwin = run.floatTwin;
       if (s.packed_file_bytes !== null) entry.packedFileBytes = s.packed_file_bytes;
-      const twin = await loadModel(join(o.out, run.floatTwin!, 'model'));
-      entry.quantError = quantError(compareModels(twin, model, ev.batches));
+      entry.quantError = quantError(compareModels(loaded.get(run.floatTwin!)!, model, ev.batches));
       entry.ternaryShares = new TernaryTracker().stats(model).layers.map((l) => ({ name: l.name, minus: l.minusShare, zero: l.zeroShare, plus: l.plusShare }));
-      entry.throughput.fakeQuant = measureThroughput(model, ev.batch64, ev.singles, timing.rounds);
-      // The packed path: a copy of the QAT model whose BitLinears become TernaryLinears on the packed kernel.
-      const packed = await loadModel(join(run.out, 'model'));
-      toPacked(packed);
-      entry.throughput.packed = measureThroughput(packed, ev.batch64, ev.singles, timing.rounds);
     }
     models.push(entry);
+  }
+  for (const qat of models.filter((m) => m.kind === 'qat')) {
+    if (!o.quiet) progress.update({ label: 'throughput', done: 0, total: 1, fields: { models: `${qat.floatTwin} and ${qat.id}` } }, undefined, true);
+    const float = models.find((m) => m.id === qat.floatTwin)!;
+    // The packed path: a copy of the QAT model whose BitLinears become TernaryLinears on the packed kernel.
+    const packed = await loadModel(join(o.out, qat.id, 'model'));
+    toPacked(packed);
+    const t = measureThroughput({ float: loaded.get(float.id)!, fakeQuant: loaded.get(qat.id)!, packed }, ev.batch64, ev.singles, timing.rounds);
+    float.throughput = { float: t.float! };
+    qat.throughput = { fakeQuant: t.fakeQuant!, packed: t.packed! };
   }
   progress.done();
   phaseDone('measuring');
