@@ -138,7 +138,7 @@ describe('selecting layers', () => {
     const w = lin.weight.data;
     const grid = fitTernary(w, 5, 5, 'twn-refit', 'tensor', true);
     const fit = (H: Float64Array): Float32Array => refitScalesToOutputs(w, gptqTernary(w, grid, H), H).planes[0]!.alpha;
-    const got = (m.a.proj as QuantizedLinear).weights.planes[0]!.alpha;
+    const got = (m.a.proj as unknown as QuantizedLinear).weights.planes[0]!.alpha;
     expect(got).toEqual(fit(both.hessian()));
     expect(got).not.toEqual(fit(only.hessian()));
   });
