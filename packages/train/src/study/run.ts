@@ -67,7 +67,7 @@ export interface StudyOutput {
 
 /**
  * The quick budget: every phase runs, on a few dozen steps and a few hundred images. The warmup
- * shrinks with the steps (the default 200-step warmup would never reach the peak rate), and no
+ * shrinks with the steps (the train command's default warmup would outlast the run), and no
  * validation split (its evaluation after every epoch would cost more than the training).
  */
 const QUICK = { steps: 32, batchSize: 32, limitTrain: 1024, limitTest: 500, warmup: 4, logEvery: 2, calibration: 64 };
