@@ -13,7 +13,7 @@ import { Generator, Tensor, cpuBackend, getBackend, tensor } from '../src/index.
 import type { BinaryOp, UnaryOp } from '../src/kernels/backend.js';
 import { cpuReference, cpuSimdEnabled, setCpuSimd } from '../src/kernels/cpu/index.js';
 import * as simd from '../src/kernels/wasm/kernels.js';
-import { hasWasmSimd } from '../src/kernels/wasm/runtime.js';
+import { hasWasmSimd, kernelRuntime, kernelThreads, setKernelThreads } from '../src/kernels/wasm/runtime.js';
 
 type Tolerance = { atol: number; rtol: number } | 'exact';
 
@@ -252,6 +252,29 @@ describe('layerNorm', () => {
   });
 });
 
+describe('layout copies', () => {
+  it('permute matches the reference bit for bit for every permutation of 2 to 4 dims and for 5 and 6 dims', () => {
+    const perms = (n: number): number[][] => (n === 1 ? [[0]] : perms(n - 1).flatMap((p) => Array.from({ length: n }, (_, i) => [...p.slice(0, i), n - 1, ...p.slice(i)])));
+    const shapes = [[9, 70], [7, 5, 19], [128, 17, 4, 16], [3, 1, 5, 7], [2, 3, 4, 5, 6], [4, 1, 4, 7, 4, 7]];
+    shapes.forEach((shape, i) => {
+      const x = random(shape, 80 + i);
+      const list = shape.length <= 4 ? perms(shape.length) : [[0, 2, 4, 1, 3], [4, 3, 2, 1, 0], [0, 2, 4, 1, 3, 5], [1, 0, 2, 3, 4, 5]].filter((p) => p.length === shape.length);
+      for (const p of list) expectMatches(simd.permute(x, p), cpuReference.permute(x, p), `permute [${shape}] by [${p}]`, 'exact');
+    });
+  });
+
+  it('expand matches the reference bit for bit (rows, columns, scalars, leading dims, a plain copy)', () => {
+    const cases: Array<[number[], number[]]> = [
+      [[1, 70], [9, 70]], [[9, 1], [9, 70]], [[], [5, 30]], [[70], [3, 4, 70]], [[4, 1, 16], [4, 17, 16]],
+      [[128, 17, 1], [128, 17, 64]], [[2, 1, 3, 1, 5], [2, 4, 3, 6, 5]], [[9, 70], [9, 70]],
+    ];
+    cases.forEach(([from, to], i) => {
+      const x = random(from, 90 + i);
+      expectMatches(simd.expand(x, to), cpuReference.expand(x, to), `expand [${from}] to [${to}]`, 'exact');
+    });
+  });
+});
+
 describe('quantizers', () => {
   it('absmaxQuantize matches bit for bit per token and per tensor, 8 and 4 bits', () => {
     for (const cols of [1, 3, 4, 7, 17, 64, 128]) {
@@ -287,5 +310,35 @@ describe('quantizers', () => {
       const perRow = random([23], 5).abs();
       expectMatches(simd.ternaryQuantize(x, perRow, cols), cpuReference.ternaryQuantize(x, perRow, cols), `ternary per row ${cols}`, 'exact');
     }
+  });
+});
+
+describe('on two threads', () => {
+  const before = kernelThreads();
+  afterAll(() => setKernelThreads(before));
+
+  it('splits the heavy kernels over a worker and gives the one-thread results bit for bit', () => {
+    const x = random([3000, 17], 1, 3), big = random([2000, 128], 2, 2), g = random([2000, 128], 3);
+    const w = random([128], 4), b = random([128], 5);
+    const runs: Array<[string, () => Tensor[]]> = [
+      ['gelu', () => [simd.unary('gelu', big)]],
+      ['exp', () => [simd.unary('exp', big)]],
+      ['geluBackward', () => [simd.geluBackward(big, g)]],
+      ['softmax', () => [simd.softmax(x)]],
+      ['logSoftmax', () => [simd.logSoftmax(x)]],
+      ['layerNorm', () => { const r = simd.layerNorm(big, w, b, 1e-5); return [r.y, r.mean, r.rstd]; }],
+      ['absmaxQuantize', () => { const r = simd.absmaxQuantize(big, 128, 127, 1e-5); return [r.q, r.scale]; }],
+    ];
+    setKernelThreads(1);
+    const one = runs.map(([, run]) => run());
+    setKernelThreads(2);
+    expect(kernelThreads()).toBe(2);
+    const unitsBefore = kernelRuntime()!.workerUnits;
+    for (let rep = 0; rep < 5; rep++) {
+      runs.forEach(([name, run], i) => run().forEach((t, j) => expectMatches(t, one[i]![j]!, `${name} output ${j}, two threads`, 'exact')));
+    }
+    // the worker took part (under heavy load it may take few units, but not none in 35 calls)
+    expect(kernelRuntime()!.workerUnits).toBeGreaterThan(unitsBefore);
+    expectMatches(one[0]![0]!, cpuReference.unary('gelu', big), 'gelu against the reference', { atol: 1e-6, rtol: 1e-6 });
   });
 });

@@ -14,7 +14,7 @@ export { cpuReference } from './reference.js';
 /** The methods the SIMD kernels take over; every other method stays the reference's. */
 const simdMethods: Partial<Backend> = {
   unary: simd.unary, binary: simd.binary, clamp: simd.clamp, geluBackward: simd.geluBackward,
-  reduce: simd.reduce,
+  reduce: simd.reduce, permute: simd.permute, expand: simd.expand,
   softmax: simd.softmax, softmaxBackward: simd.softmaxBackward, logSoftmax: simd.logSoftmax,
   logSoftmaxBackward: simd.logSoftmaxBackward, layerNorm: simd.layerNorm, layerNormBackward: simd.layerNormBackward,
   absmaxQuantize: simd.absmaxQuantize, ternaryQuantize: simd.ternaryQuantize,

@@ -14,8 +14,32 @@ import { BINARY } from './elementwise.js';
 /** Below this many values a kernel call (two copies, the call itself) costs more than the loop. */
 export const MIN_SIZE = 64;
 
+/**
+ * From this many values on, the kernels that compute a polynomial per value (exp, erf, ...) split
+ * the work over the threads: waking a worker and waiting for it costs tens of microseconds, the
+ * work here then a few hundred. Memory-bound kernels (add, copies, sums) never split: one core
+ * already streams what the memory gives.
+ */
+export const PARALLEL_MIN_SIZE = 32768;
+
+/** The unary ops worth splitting: a polynomial or a division per value, not a single instruction. */
+const HEAVY_UNARY = new Set<UnaryOp>(['exp', 'log', 'tanh', 'sigmoid', 'gelu', 'erf']);
+
 function rt(): KernelRuntime {
   return kernelRuntime()!; // the backend only routes here when the runtime exists
+}
+
+/**
+ * [start, length] pieces of `count` items for the threads: one piece below PARALLEL_MIN_SIZE
+ * values of work (or with one thread), else two per thread so a slowed thread takes fewer.
+ * Pieces start on multiples of `align` items (elementwise kernels run in whole vectors of 4).
+ */
+function pieces(k: KernelRuntime, count: number, values: number, align = 1): Array<[number, number]> {
+  const parts = k.threads > 1 && values >= PARALLEL_MIN_SIZE ? Math.min(2 * k.threads, Math.ceil(count / align)) : 1;
+  const size = Math.ceil(count / parts / align) * align;
+  const out: Array<[number, number]> = [];
+  for (let start = 0; start < count; start += size) out.push([start, Math.min(size, count - start)]);
+  return out;
 }
 
 export function unary(op: UnaryOp, x: Tensor): Tensor {
@@ -24,7 +48,8 @@ export function unary(op: UnaryOp, x: Tensor): Tensor {
   const k = rt();
   k.reset();
   const src = k.put(x.data), dst = k.alloc(n);
-  k.fn(`unary_${op}`)(src, dst, n);
+  const parts = HEAVY_UNARY.has(op) ? pieces(k, n, n, 4) : [[0, n] as [number, number]];
+  k.run(`unary_${op}`, parts.map(([start, len]) => [src + 4 * start, dst + 4 * start, len]));
   return new Tensor(k.take(dst, n), x.shape);
 }
 
@@ -66,7 +91,7 @@ export function geluBackward(x: Tensor, grad: Tensor): Tensor {
   const k = rt();
   k.reset();
   const a = k.put(x.data), g = k.put(grad.data), dst = k.alloc(n);
-  k.fn('geluBackward')(a, g, dst, n);
+  k.run('geluBackward', pieces(k, n, n, 4).map(([start, len]) => [a + 4 * start, g + 4 * start, dst + 4 * start, len]));
   return new Tensor(k.take(dst, n), x.shape);
 }
 
@@ -110,14 +135,14 @@ function rowsOf(x: Tensor): [rows: number, cols: number] {
   return [cols === 0 ? 0 : x.size / cols, cols];
 }
 
-/** A row kernel f(src, dst, rows, cols) on x, or the reference for a tiny x. */
+/** A row kernel f(src, dst, rows, cols) on x, split by rows over the threads, or the reference for a tiny x. */
 function rowwise(name: string, x: Tensor, reference: (x: Tensor) => Tensor): Tensor {
   if (x.size < MIN_SIZE) return reference(x);
   const [rows, cols] = rowsOf(x);
   const k = rt();
   k.reset();
   const src = k.put(x.data), dst = k.alloc(x.size);
-  k.fn(name)(src, dst, rows, cols);
+  k.run(name, pieces(k, rows, x.size).map(([r, n]) => [src + 4 * r * cols, dst + 4 * r * cols, n, cols]));
   return new Tensor(k.take(dst, x.size), x.shape);
 }
 
@@ -146,7 +171,10 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const w = weight ? k.put(weight.data) : k.filled(cols, 1);
   const b = bias ? k.put(bias.data) : k.filled(cols, 0);
   const means = k.alloc(rows), rstds = k.alloc(rows);
-  k.fn('layerNorm')(src, dst, w, b, means, rstds, rows, cols, eps);
+  k.run('layerNorm', pieces(k, rows, x.size).map(([r, n]) => {
+    const at = 4 * r * cols;
+    return [src + at, dst + at, w, b, means + 4 * r, rstds + 4 * r, n, cols, eps];
+  }));
   const statShape = [...x.shape.slice(0, -1), 1];
   return {
     y: new Tensor(k.take(dst, x.size), x.shape),
@@ -180,7 +208,10 @@ export function absmaxQuantize(x: Tensor, groupSize: number, qmax: number, eps: 
   const k = rt();
   k.reset();
   const src = k.put(x.data), dst = k.alloc(x.size), scales = k.alloc(groups);
-  k.fn('absmaxQuantize')(src, dst, scales, groups, groupSize, qmax, eps);
+  k.run('absmaxQuantize', pieces(k, groups, x.size).map(([g, n]) => {
+    const at = 4 * g * groupSize;
+    return [src + at, dst + at, scales + 4 * g, n, groupSize, qmax, eps];
+  }));
   return { q: new Tensor(k.take(dst, x.size), x.shape), scale: new Tensor(k.take(scales, groups), [groups]) };
 }
 
@@ -192,4 +223,51 @@ export function ternaryQuantize(x: Tensor, scale: Tensor, groupSize: number): Te
   const src = k.put(x.data), scales = k.put(scale.data), dst = k.alloc(x.size);
   k.fn('ternaryQuantize')(src, dst, scales, groups, groupSize);
   return new Tensor(k.take(dst, x.size), x.shape);
+}
+
+/**
+ * A copy of x with values moved by strides (permute, expand): after merging dims contiguous on
+ * both sides, runs of contiguous floats at up to three levels of strides go to copyRuns (more
+ * leading dims loop here); copies that move single floats (a transpose of the last two dims)
+ * stay with the reference.
+ */
+function stridedCopy(x: Tensor, shape: readonly number[], srcStrides: number[], reference: () => Tensor): Tensor {
+  const n = sizeOf(shape);
+  if (n < MIN_SIZE) return reference();
+  const c = collapseDims(shape, [srcStrides, stridesOf(shape)]);
+  const nd = c.shape.length;
+  const [ss, ds] = c.strides as [number[], number[]];
+  if (ss[nd - 1] !== 1 || ds[nd - 1] !== 1) return reference();
+  const k = rt();
+  k.reset();
+  const src = k.put(x.data), dst = k.alloc(n);
+  // levels: the three dims before the last (missing ones count once); leading dims loop here
+  const level = (d: number): [number, number, number] => (d >= 0 ? [c.shape[d]!, ss[d]! * 4, ds[d]! * 4] : [1, 0, 0]);
+  const [l0, l1, l2] = [level(nd - 4), level(nd - 3), level(nd - 2)];
+  const lead = c.shape.slice(0, Math.max(nd - 4, 0));
+  const leadStrides = [ss.slice(0, lead.length), ds.slice(0, lead.length)];
+  const counter = lead.map(() => 0);
+  const copyRuns = k.fn('copyRuns');
+  for (let o = 0, so = 0, doff = 0; o < sizeOf(lead); o++) {
+    copyRuns(src + so * 4, dst + doff * 4, c.shape[nd - 1]!, ...l0, ...l1, ...l2);
+    for (let d = lead.length - 1; d >= 0; d--) {
+      counter[d]!++;
+      so += leadStrides[0]![d]!;
+      doff += leadStrides[1]![d]!;
+      if (counter[d]! < lead[d]!) break;
+      so -= leadStrides[0]![d]! * lead[d]!;
+      doff -= leadStrides[1]![d]! * lead[d]!;
+      counter[d] = 0;
+    }
+  }
+  return new Tensor(k.take(dst, n), shape);
+}
+
+export function permute(x: Tensor, perm: readonly number[]): Tensor {
+  const inStrides = stridesOf(x.shape);
+  return stridedCopy(x, perm.map((p) => x.shape[p]!), perm.map((p) => inStrides[p]!), () => ref.permute(x, perm));
+}
+
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  return stridedCopy(x, shape, broadcastStrides(x.shape, shape), () => ref.expand(x, shape));
 }

@@ -9,14 +9,16 @@
 // vectors past a buffer's end, and nothing needs freeing.
 import { ModuleBuilder } from './builder.js';
 import { emitElementwise } from './elementwise.js';
+import { emitLayout } from './layout.js';
 import { emitNn } from './nn.js';
 import { emitReduce } from './reduce.js';
+import { CONTROL_BYTES, KernelPool, poolAvailable } from './pool.js';
 
 const PAGE = 65536;
 const INITIAL_PAGES = 64; // 4 MiB; grows with the largest call
 const MAXIMUM_PAGES = 16384; // 1 GiB
-/** Bytes at the start of the memory kept for a control block (a worker pool's). */
-export const HEAP_START = 1024;
+/** Bytes at the start of the memory kept for the worker pool's control block. */
+export const HEAP_START = CONTROL_BYTES;
 
 export type KernelFunction = (...args: number[]) => void;
 
@@ -40,6 +42,7 @@ export function buildKernelModule(shared: boolean): Uint8Array<ArrayBuffer> {
   emitElementwise(mod);
   emitReduce(mod);
   emitNn(mod);
+  emitLayout(mod);
   return mod.build();
 }
 
@@ -48,12 +51,16 @@ export class KernelRuntime {
   readonly memory: WebAssembly.Memory;
   readonly shared: boolean;
   private readonly exports: Record<string, KernelFunction>;
-  /** The memory as floats; re-made whenever the memory grows. */
+  private readonly names: string[];
+  /** The memory as floats and as doubles (unit arguments); re-made whenever the memory grows. */
   f32: Float32Array;
+  private f64: Float64Array;
   private top = HEAP_START;
+  private pool: KernelPool | null = null;
+  private wantedThreads = 1;
 
-  constructor() {
-    let shared = typeof SharedArrayBuffer === 'function';
+  constructor(threads = 1) {
+    let shared = poolAvailable();
     let memory: WebAssembly.Memory;
     try {
       memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared });
@@ -66,7 +73,55 @@ export class KernelRuntime {
     this.shared = shared;
     this.module = new WebAssembly.Module(buildKernelModule(shared));
     this.exports = new WebAssembly.Instance(this.module, { env: { memory } }).exports as Record<string, KernelFunction>;
+    this.names = Object.keys(this.exports);
     this.f32 = new Float32Array(memory.buffer);
+    this.f64 = new Float64Array(memory.buffer);
+    this.setThreads(threads);
+  }
+
+  /** Threads a split call uses: this one and the pool's workers (once they are up). */
+  get threads(): number {
+    return this.shared ? this.wantedThreads : 1;
+  }
+
+  /** Units the pool's workers have run (tests check that the workers take part). */
+  get workerUnits(): number {
+    return this.pool?.workerUnits ?? 0;
+  }
+
+  /** Uses n threads for split calls from now on; the workers start with the first call that
+   *  needs them (a worker takes ~50 ms to start), or now with `wait`. */
+  setThreads(n: number, wait = false): void {
+    this.wantedThreads = Math.min(Math.max(1, Math.floor(n)), 17);
+    if (this.pool && this.pool.size !== this.wantedThreads - 1) {
+      this.pool.close();
+      this.pool = null;
+    }
+    if (wait) this.startPool(5000);
+  }
+
+  private startPool(readyMs: number): void {
+    if (!this.pool && this.wantedThreads > 1 && this.shared) {
+      this.pool = new KernelPool(this.module, this.memory, this.names, this.wantedThreads - 1, readyMs);
+    }
+  }
+
+  /**
+   * Calls kernel `name` once per unit (an argument list each): on the worker pool when there is
+   * more than one unit and more than one thread, else one after another here. Units must not
+   * write where another unit reads or writes.
+   */
+  run(name: string, units: readonly number[][]): void {
+    const fn = this.fn(name);
+    if (units.length === 1 || this.threads === 1) {
+      for (const u of units) fn(...u);
+      return;
+    }
+    this.startPool(0);
+    const nargs = units[0]!.length;
+    const table = this.alloc(units.length * nargs * 2); // f64 arguments, 8-byte aligned
+    units.forEach((u, i) => this.f64.set(u, table / 8 + i * nargs));
+    this.pool!.run(this.names.indexOf(name), fn, table, units.length, nargs, this.f64);
   }
 
   /** An exported kernel by name; throws for a name the module does not have. */
@@ -112,13 +167,34 @@ export class KernelRuntime {
     const have = this.memory.buffer.byteLength;
     this.memory.grow(Math.ceil((bytes - have) / PAGE));
     this.f32 = new Float32Array(this.memory.buffer);
+    this.f64 = new Float64Array(this.memory.buffer);
   }
 }
 
 let runtime: KernelRuntime | null | undefined;
+let threads = defaultThreads();
+
+/** One thread per core, up to 8, as the GEMM (kernels/gemm/index.ts). */
+function defaultThreads(): number {
+  const os = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:os') as
+    | { availableParallelism?: () => number }
+    | undefined;
+  return Math.min(8, os?.availableParallelism?.() ?? 1);
+}
 
 /** The shared runtime, built on first use; null where WebAssembly SIMD is missing. */
 export function kernelRuntime(): KernelRuntime | null {
-  if (runtime === undefined) runtime = hasWasmSimd() ? new KernelRuntime() : null;
+  if (runtime === undefined) runtime = hasWasmSimd() ? new KernelRuntime(threads) : null;
   return runtime;
+}
+
+/** How many threads the kernels may split big calls over (this one included); 1: no pool. */
+export function setKernelThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`setKernelThreads: expected an integer >= 1, got ${n}`);
+  threads = n;
+  runtime?.setThreads(n, true);
+}
+
+export function kernelThreads(): number {
+  return runtime?.threads ?? threads;
 }

@@ -1,0 +1,148 @@
+// A synchronous worker pool for the kernel module, after the GEMM's (kernels/gemm/pool.ts): every
+// thread, the caller's included, has its own instance of the same compiled module over the same
+// shared memory, and a job is one exported function called on a list of units (argument lists
+// written to that memory). Kernels return their result synchronously, so nothing here uses
+// messages or promises: the caller sleeps in Atomics.wait until the units are done.
+//
+// Units are claimed from one Int32 slot, CLAIM = job tag << 16 | units left, by compare-and-swap:
+// a worker claims only while the tag is its job's, and the caller waits for the units to finish,
+// not for the workers to wake. On a loaded machine a worker may be scheduled milliseconds late;
+// it then finds nothing left and goes back to sleep, and the caller, which took the units itself,
+// never waited for it. (The GEMM's pool waits for every woken worker to check in.)
+//
+// The control block is the first CONTROL_BYTES of the memory, as Int32 slots.
+
+export const CONTROL_BYTES = 512;
+const CLAIM = 0; // job tag << 16 | units not yet claimed (claimed from the top down)
+const FINISHED = 1; // units of the current job finished
+const FN = 2; // index of the exported function in the name list
+const ARGS = 3; // arguments per unit
+const TABLE = 4; // byte address of the units' arguments (f64 each, ARGS per unit)
+const WORKER_UNITS = 5; // units run by the workers, for tests
+const GO = 6; // the tag of the latest job (the workers sleep on it); -1: exit
+const READY = 16; // READY + w: 1 once worker w has its instance
+export const MAX_WORKERS = 16;
+const MAX_UNITS = 0xffff;
+
+// The worker's program, run with `eval: true` so the same code works from the TypeScript sources
+// and from dist/ without a file of its own (and no `require`: it may run as a module). Claiming
+// is the same loop as the caller's (KernelPool.run).
+const WORKER_SOURCE = `
+const { workerData } = process.getBuiltinModule('node:worker_threads');
+const { module, memory, index, names } = workerData;
+const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
+const fns = names.map((n) => exports[n]);
+const ctl = new Int32Array(memory.buffer, 0, ${CONTROL_BYTES / 4});
+Atomics.store(ctl, ${READY} + index, 1);
+Atomics.notify(ctl, ${READY} + index);
+let seen = 0;
+for (;;) {
+  Atomics.wait(ctl, ${GO}, seen);
+  const tag = Atomics.load(ctl, ${GO});
+  if (tag < 0) break;
+  seen = tag;
+  let ran = 0;
+  for (;;) {
+    const c = Atomics.load(ctl, ${CLAIM});
+    if (c >>> 16 !== tag || (c & ${MAX_UNITS}) === 0) break;
+    if (Atomics.compareExchange(ctl, ${CLAIM}, c, c - 1) !== c) continue;
+    const u = (c & ${MAX_UNITS}) - 1, nargs = Atomics.load(ctl, ${ARGS});
+    const args = new Float64Array(memory.buffer, Atomics.load(ctl, ${TABLE}) + u * nargs * 8, nargs);
+    fns[Atomics.load(ctl, ${FN})](...args);
+    ran++;
+    Atomics.add(ctl, ${FINISHED}, 1);
+    Atomics.notify(ctl, ${FINISHED});
+  }
+  if (ran) Atomics.add(ctl, ${WORKER_UNITS}, ran);
+}
+`;
+
+interface WorkerHandle {
+  terminate(): Promise<number>;
+  unref(): void;
+}
+type WorkerConstructor = new (code: string, options: { eval: boolean; workerData: unknown; execArgv: string[] }) => WorkerHandle;
+
+/** node:worker_threads' Worker, or null outside Node (browsers get one thread); no static import. */
+function nodeWorker(): WorkerConstructor | null {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const threads = proc?.getBuiltinModule?.('node:worker_threads') as { Worker?: WorkerConstructor } | undefined;
+  return threads?.Worker ?? null;
+}
+
+export function poolAvailable(): boolean {
+  return nodeWorker() !== null && typeof SharedArrayBuffer === 'function';
+}
+
+export class KernelPool {
+  private readonly workers: WorkerHandle[] = [];
+  private readonly ctl: Int32Array;
+  private tag = 0;
+
+  /** Starts `size` workers, each with an instance of `module` over `memory`, able to call the
+   *  exports in `names`. Waits up to `readyMs` for them; a late one joins later jobs. */
+  constructor(module: WebAssembly.Module, memory: WebAssembly.Memory, readonly names: readonly string[], size: number, readyMs = 5000) {
+    const Worker = nodeWorker();
+    if (!Worker) throw new Error('KernelPool: node:worker_threads is not available here');
+    if (size > MAX_WORKERS) throw new Error(`KernelPool: ${size} workers asked, at most ${MAX_WORKERS}`);
+    this.ctl = new Int32Array(memory.buffer, 0, CONTROL_BYTES / 4);
+    this.ctl.fill(0);
+    for (let index = 0; index < size; index++) {
+      // no execArgv: the worker needs none of the parent's options (an `--import tsx` would load tsx again)
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, index, names }, execArgv: [] });
+      worker.unref(); // an idle pool must not keep the process alive
+      this.workers.push(worker);
+    }
+    const deadline = performance.now() + readyMs;
+    for (let w = 0; w < size; w++) {
+      const left = deadline - performance.now();
+      if (left > 0) Atomics.wait(this.ctl, READY + w, 0, left);
+    }
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** Units the workers (not the caller) have run since the pool started. */
+  get workerUnits(): number {
+    return Atomics.load(this.ctl, WORKER_UNITS);
+  }
+
+  /**
+   * Calls export names[fn] once per unit: unit u's `nargs` arguments are the f64s at byte address
+   * `table` + u*nargs*8 (`args` views the memory as f64). The workers and this thread (through
+   * `here`, its own instance of the export) share the units; returns when all are done.
+   */
+  run(fn: number, here: (...args: number[]) => void, table: number, count: number, nargs: number, args: Float64Array): void {
+    if (count > MAX_UNITS) throw new Error(`KernelPool.run: ${count} units, at most ${MAX_UNITS}`);
+    const ctl = this.ctl;
+    // the previous job is over (its units all finished), so no worker reads these now
+    const tag = (this.tag = (this.tag % 0x7fff) + 1);
+    Atomics.store(ctl, FN, fn);
+    Atomics.store(ctl, ARGS, nargs);
+    Atomics.store(ctl, TABLE, table);
+    Atomics.store(ctl, FINISHED, 0);
+    Atomics.store(ctl, CLAIM, (tag << 16) | count);
+    Atomics.store(ctl, GO, tag);
+    Atomics.notify(ctl, GO);
+    const base = table / 8;
+    for (;;) {
+      const c = Atomics.load(ctl, CLAIM);
+      if ((c & MAX_UNITS) === 0) break;
+      if (Atomics.compareExchange(ctl, CLAIM, c, c - 1) !== c) continue;
+      const u = (c & MAX_UNITS) - 1;
+      here(...args.subarray(base + u * nargs, base + (u + 1) * nargs));
+      Atomics.add(ctl, FINISHED, 1);
+    }
+    // units a worker claimed may still be running
+    for (let done; (done = Atomics.load(ctl, FINISHED)) < count; ) Atomics.wait(ctl, FINISHED, done);
+  }
+
+  close(): void {
+    Atomics.store(this.ctl, GO, -1);
+    Atomics.notify(this.ctl, GO);
+    for (const worker of this.workers) void worker.terminate();
+    this.workers.length = 0;
+  }
+}
