@@ -7,12 +7,14 @@ import { evalCommand } from './commands/eval.js';
 import { predictCommand } from './commands/predict.js';
 import { ptqCommand } from './commands/ptq.js';
 import { studyCommand } from './commands/study.js';
+import { reportCommand } from './commands/report.js';
 
 const COMMANDS: Record<string, { run: (argv: readonly string[]) => Promise<number>; help: string }> = {
   train: { run: trainCommand, help: 'train a float or BitNet (--qat) ViT/DeiT' },
   eval: { run: evalCommand, help: 'accuracy and loss of a model folder on a dataset' },
   predict: { run: predictCommand, help: 'write a model\'s logits on a dataset to JSON' },
   ptq: { run: ptqCommand, help: 'post-training ternary quantization of a float model folder' },
+  report: { run: reportCommand, help: 'render a study\'s RESULTS.md, report.html and report.png again' },
   study: { run: studyCommand, help: 'float vs BitNet ViT/DeiT from scratch, every PTQ method, report' },
 };
 
