@@ -18,8 +18,10 @@ export interface ReplacedModule {
 }
 
 /**
- * Visit every (parent, child) edge once and swap the children of class `kind` that `select`
- * picks. A module shared by two parents becomes one shared replacement, so tying survives.
+ * Swap the modules of class `kind` that `select` picks, in every parent that holds them. A module
+ * shared by several parents is picked when `select` accepts any of its dotted names, becomes one
+ * shared replacement in all of them (tying survives), and is made and listed under its first name,
+ * the one namedModules() and the state dict use. The list follows that order.
  */
 export function replaceModules<S extends Module, T extends Module>(
   model: Module,
@@ -27,21 +29,29 @@ export function replaceModules<S extends Module, T extends Module>(
   select: (name: string, module: S) => boolean,
   make: (module: S, name: string) => T,
 ): Array<{ name: string; module: T }> {
-  const made = new Map<S, T>();
-  const replaced: Array<{ name: string; module: T }> = [];
+  // Every (parent, child) edge first: deciding edge by edge would leave a shared module float in
+  // the parents visited before the one whose name is selected.
+  const edges: Array<{ parent: Module; childName: string; child: S }> = [];
+  const names = new Map<S, string[]>();
   for (const [prefix, parent] of model.namedModules()) {
     for (const [childName, child] of parent.namedChildren()) {
       if (!(child instanceof kind)) continue;
+      edges.push({ parent, childName, child });
       const name = prefix ? `${prefix}.${childName}` : childName;
-      let r = made.get(child);
-      if (!r) {
-        if (!select(name, child)) continue;
-        r = make(child, name);
-        made.set(child, r);
-        replaced.push({ name, module: r });
-      }
-      parent.replaceModule(childName, r);
+      names.set(child, [...(names.get(child) ?? []), name]);
     }
+  }
+  const made = new Map<S, T>();
+  const replaced: Array<{ name: string; module: T }> = [];
+  for (const [name, m] of model.namedModules()) {
+    if (!(m instanceof kind) || made.has(m) || !names.get(m)?.some((n) => select(n, m))) continue;
+    const r = make(m, name);
+    made.set(m, r);
+    replaced.push({ name, module: r });
+  }
+  for (const { parent, childName, child } of edges) {
+    const r = made.get(child);
+    if (r) parent.replaceModule(childName, r);
   }
   return replaced;
 }
