@@ -275,6 +275,39 @@ describe('layout copies', () => {
   });
 });
 
+describe('batched matmul', () => {
+  // each output matrix against its own 2-D product: the batch dims merged into one GEMM call
+  // (contiguous), or looped over (a broadcast operand in the middle), must pick the same items
+  const cases: Array<[number[], number[], boolean, boolean]> = [
+    [[128, 4, 17, 16], [128, 4, 17, 16], false, true], [[128, 4, 17, 17], [128, 4, 17, 16], false, false],
+    [[6, 5, 3, 7], [6, 5, 3, 4], true, false], [[2, 1, 3, 5, 7], [1, 4, 3, 7, 2], false, false],
+    [[3, 1, 5, 7], [4, 7, 2], false, false], [[5, 7], [6, 7, 3], false, false], [[6, 7, 5], [7, 3], true, false],
+    [[2, 3, 4, 5], [2, 1, 5, 6], false, false], [[2, 3, 4, 5], [2, 3, 6, 5], false, true],
+  ];
+  for (const [sa, sb, ta, tb] of cases) {
+    it(`[${sa}]${ta ? '^T' : ''} @ [${sb}]${tb ? '^T' : ''} equals the product of each pair of matrices`, () => {
+      const a = random(sa, sa.length * 7 + 1), b = random(sb, sb.length * 7 + 2);
+      const out = cpuBackend.matmul(a, b, ta, tb);
+      const [M, N] = out.shape.slice(-2) as [number, number];
+      const batch = out.shape.slice(0, -2);
+      const items = batch.reduce((x, y) => x * y, 1);
+      const matrix = (t: Tensor, index: number[], trans: boolean): Tensor => {
+        const lead = t.shape.length - 2, [r, c] = t.shape.slice(-2) as [number, number];
+        let off = 0;
+        for (let d = 0; d < lead; d++) off = off * t.shape[d]! + (t.shape[d] === 1 ? 0 : index[index.length - lead + d]!);
+        const m = new Tensor(t.data.slice(off * r * c, (off + 1) * r * c), [r, c]);
+        return trans ? cpuReference.permute(m, [1, 0]) : m;
+      };
+      for (let item = 0; item < items; item++) {
+        const index = batch.map((_, d) => Math.floor(item / batch.slice(d + 1).reduce((x, y) => x * y, 1)) % batch[d]!);
+        const want = cpuReference.matmul(matrix(a, index, ta), matrix(b, index, tb), false, false);
+        const got = new Tensor(out.data.slice(item * M * N, (item + 1) * M * N), [M, N]);
+        expectMatches(got, want, `item [${index}]`, { atol: 1e-5, rtol: 1e-5 });
+      }
+    });
+  }
+});
+
 describe('quantizers', () => {
   it('absmaxQuantize matches bit for bit per token and per tensor, 8 and 4 bits', () => {
     for (const cols of [1, 3, 4, 7, 17, 64, 128]) {

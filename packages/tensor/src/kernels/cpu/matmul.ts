@@ -3,6 +3,7 @@
 import { Tensor } from '../../tensor.js';
 import { broadcastShapes, broadcastStrides, shapeStr, sizeOf, stridesOf } from '../../shape.js';
 import { gemm } from '../gemm/index.js';
+import { collapseDims } from './loops.js';
 
 export function matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
   const ra = a.shape.length;
@@ -30,32 +31,42 @@ export function matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): 
     gemm({ transA, transB, M: M * sizeOf(batchA), N, K, A, B, C: out });
     return new Tensor(out, [...batch, M, N]);
   }
-  const strideA = broadcastStrides(batchA, batch).map((s) => s * M * K);
-  const strideB = broadcastStrides(batchB, batch).map((s) => s * K * N);
   const nb = sizeOf(batch);
   if (nb === 0) return new Tensor(out, [...batch, M, N]);
-  // The last batch dim walks with constant strides: one batched GEMM call per outer index.
-  const inner = batch.length > 0 ? batch[batch.length - 1]! : 1;
-  const outer = nb / inner;
-  const outerShape = batch.slice(0, -1);
-  const outerStridesOut = stridesOf(outerShape);
-  for (let p = 0; p < outer; p++) {
-    let offA = 0;
-    let offB = 0;
-    let rem = p;
-    for (let d = 0; d < outerShape.length; d++) {
-      const i = Math.floor(rem / outerStridesOut[d]!);
-      rem -= i * outerStridesOut[d]!;
-      offA += i * strideA[d]!;
-      offB += i * strideB[d]!;
-    }
+  // Batch dims that every operand walks with one stride merge into one (collapseDims): [128, 4]
+  // heads of attention are one GEMM call of 512 items, not 128 calls of 4 (each call packs and
+  // sets up its job, which costs more than 4 small products). What is left after merging (a
+  // broadcast operand in the middle) loops here, one batched call per outer index.
+  const c = collapseDims(batch, [
+    broadcastStrides(batchA, batch).map((s) => s * M * K),
+    broadcastStrides(batchB, batch).map((s) => s * K * N),
+    stridesOf(batch).map((s) => s * M * N),
+  ]);
+  const [strideA, strideB, strideC] = c.strides as [number[], number[], number[]];
+  const last = c.shape.length - 1;
+  const inner = c.shape[last]!;
+  const outerShape = c.shape.slice(0, last);
+  const counter = outerShape.map(() => 0);
+  let offA = 0, offB = 0, offC = 0;
+  for (let p = 0; p < nb / inner; p++) {
     gemm({
       transA, transB, M, N, K,
-      A, aOff: offA, strideA: batch.length > 0 ? strideA[batch.length - 1]! : 0,
-      B, bOff: offB, strideB: batch.length > 0 ? strideB[batch.length - 1]! : 0,
-      C: out, cOff: p * inner * M * N, strideC: M * N,
+      A, aOff: offA, strideA: strideA[last]!,
+      B, bOff: offB, strideB: strideB[last]!,
+      C: out, cOff: offC, strideC: strideC[last]!,
       batch: inner,
     });
+    for (let d = last - 1; d >= 0; d--) {
+      counter[d]!++;
+      offA += strideA[d]!;
+      offB += strideB[d]!;
+      offC += strideC[d]!;
+      if (counter[d]! < outerShape[d]!) break;
+      offA -= strideA[d]! * outerShape[d]!;
+      offB -= strideB[d]! * outerShape[d]!;
+      offC -= strideC[d]! * outerShape[d]!;
+      counter[d] = 0;
+    }
   }
   return new Tensor(out, [...batch, M, N]);
 }
