@@ -52,7 +52,17 @@ export function parseQuantConfig(value: unknown, source = 'config.json'): BitNet
     throw new Error(`${source}: quantization_config.modules must be a list of module names`);
   }
   if (qc.format !== 'latent' && qc.format !== 'packed') throw new Error(`${source}: quantization_config.format must be "latent" or "packed"`);
-  return qc as BitNetQuantConfig;
+  // The layer options: a missing one takes BitLinear's default; a wrong one is refused rather
+  // than turned silently into another layer (an unknown norm into none, "row" into per channel).
+  const bad = (field: string, want: string): Error => new Error(`${source}: quantization_config.${field} ${JSON.stringify(qc[field as keyof BitNetQuantConfig])} is not ${want}`);
+  const weightScale = qc.weight_scale ?? 'tensor';
+  if (weightScale !== 'tensor' && weightScale !== 'channel') throw bad('weight_scale', '"tensor" or "channel"');
+  const bits = qc.activation_bits === undefined ? 8 : qc.activation_bits;
+  if (bits !== null && !(Number.isInteger(bits) && bits >= 2 && bits <= 16)) throw bad('activation_bits', 'an integer from 2 to 16 or null');
+  const inputNorm = qc.input_norm ?? 'none';
+  if (inputNorm !== 'none' && inputNorm !== 'rmsnorm' && inputNorm !== 'layernorm') throw bad('input_norm', '"none", "rmsnorm" or "layernorm"');
+  if (qc.weight_bits !== undefined && qc.weight_bits !== 1.58) throw bad('weight_bits', '1.58');
+  return { ...qc, weight_bits: 1.58, weight_scale: weightScale, activation_bits: bits, input_norm: inputNorm } as BitNetQuantConfig;
 }
 
 /** Convert exactly the named Linears of a freshly built float model to BitLinear, with the recorded options. */
