@@ -16,6 +16,8 @@ import * as vit from '@bitvit/vit';
 import * as bitnet from '@bitvit/bitnet';
 import { trainTinyBitNet, type Framework, type TinyRunResult } from '../../tensor/browser/tiny-bitnet.js';
 import { buildBrowser, serveDir } from '../../tensor/browser/build.mjs';
+// the page's globals (window.bitvit, window.trainTinyBitNet, window.bitvitResult): types only
+import type {} from '../../tensor/browser/page.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, chromiumAvailable } from '../../tensor/test/gpu/browser-harness.js';
 
 const framework = { tensor, nn, vit, bitnet } as unknown as Framework;
@@ -185,11 +187,3 @@ describe.skipIf(!haveChromium)('the browser build trains on WebGL2 (headless Chr
     await page.close();
   }, 180_000);
 });
-
-declare global {
-  interface Window {
-    bitvit: Framework;
-    trainTinyBitNet: typeof trainTinyBitNet;
-    bitvitResult?: { cpu?: TinyRunResult; gpu?: TinyRunResult; error?: string };
-  }
-}

@@ -5,6 +5,8 @@
 import { GPU } from 'gpu.js';
 import { describe, expect, it } from 'vitest';
 import { GpuDevice } from '../../src/kernels/gpu/index.js';
+import { gpuBackend, setBackend } from '../../src/index.js';
+import { runBackendParity } from './backend-parity.js';
 import { runParity } from './parity.js';
 
 describe.skipIf(!GPU.isHeadlessGLSupported)('gpu kernels on headless GL (Node)', () => {
@@ -20,4 +22,17 @@ describe.skipIf(!GPU.isHeadlessGLSupported)('gpu kernels on headless GL (Node)',
       await device.destroy();
     }
   }, 120_000);
+
+  it('setBackend(gpu, headlessgl): every Backend method matches the CPU backend', async () => {
+    setBackend('gpu', { mode: 'headlessgl' });
+    try {
+      const report = runBackendParity();
+      expect(report.backend.mode).toBe('headlessgl');
+      const failures = report.results.filter((r) => !r.pass).map((r) => `${r.name}: ${r.worst} (${r.tolerance})`);
+      expect(failures).toEqual([]);
+    } finally {
+      setBackend('cpu');
+      await gpuBackend.close();
+    }
+  }, 180_000);
 });

@@ -265,7 +265,7 @@ export async function runParity(device: GpuDevice, seed = 1234): Promise<ParityR
       const [dx, dw, db, dg] = [upload(x, shape), upload(w, [D]), upload(b, [D]), upload(g, shape)];
       const forward = layerNorm(dx, dw, db, eps);
       const backward = layerNormBackward(dg, dx, dw, forward.mean, forward.rstd);
-      const [y, mean, rstd, gx, gw, gb] = await readAndDispose(forward.y, forward.mean, forward.rstd, backward.dx, backward.dweight, backward.dbias, dx, dw, db, dg);
+      const [y, mean, rstd, gx, gw, gb] = await readAndDispose(forward.y, forward.mean, forward.rstd, backward.dx, backward.dweight!, backward.dbias, dx, dw, db, dg);
       return [
         compare(`layerNorm y [${shape}] eps ${eps}`, y!, expected.y, 1e-5, 1e-5),
         compare(`layerNorm mean [${shape}]`, mean!, expected.mean, 1e-6, 1e-5),

@@ -1,6 +1,6 @@
 // Plain CPU references for the gpu kernels, in float64 over Float32Array
-// inputs, written for clarity rather than speed. They stand in for the CPU
-// backend until the parity tests can call it directly.
+// inputs, written for clarity rather than speed: the kernel-level checks (parity.ts) compare
+// against these; the backend-level checks (backend-parity.ts) against the CPU backend itself.
 
 /** mulberry32: a small seeded generator, so every run checks the same numbers. */
 export function seededRandom(seed: number): () => number {
