@@ -12,7 +12,7 @@ import { Linear, readSafetensors, writeSafetensors, type Module, type SafeTensor
 import { BitLinear } from './bitlinear.js';
 import { replaceModules } from './convert.js';
 import { TernaryLinear } from './ternary-linear.js';
-import { packBase3, packedRowBytes, packI2, type TernaryScheme } from './packing.js';
+import { packBase3, packedRowBytes, packI2, unpackI2, type TernaryScheme } from './packing.js';
 import { parseQuantConfig, type BitNetQuantConfig } from './qconfig.js';
 
 /** How each scheme lays codes into bytes; written into config.json and __metadata__. */
@@ -58,6 +58,13 @@ export async function savePacked(
   const layers = ternaryLayers(model);
   if (layers.length === 0) throw new Error('savePacked: the model has no BitLinear or TernaryLinear layers');
   const first = layers[0]!.layer;
+  // One quantization_config describes every layer, and the loader builds them all from it.
+  for (const { name, layer } of layers) {
+    if (layer.activationBits !== first.activationBits || layer.inputNorm !== first.inputNorm) {
+      const opts = (l: TernaryLinear): string => `activation bits ${l.activationBits}, input norm ${l.inputNorm}`;
+      throw new Error(`savePacked: layer ${name} (${opts(layer)}) differs from ${layers[0]!.name} (${opts(first)}); a packed folder holds one setting`);
+    }
+  }
   const qc: PackedQuantConfig = {
     quant_method: 'bitnet', format: 'packed', modules: layers.map((l) => l.name), weight_bits: 1.58,
     weight_scale: first.weightScale.length === 1 ? 'tensor' : 'channel', activation_bits: first.activationBits, input_norm: first.inputNorm,
@@ -115,11 +122,22 @@ export async function loadPacked<M extends Module>(dir: string, build: (configJs
       throw new Error(`${file}: "${name}.weight" should be U8 [${lin.outFeatures}, ${rowBytes}], found ${w ? `${w.dtype} [${w.shape.join(', ')}]` : 'nothing'}`);
     }
     if (!s || !(s.data instanceof Float32Array)) throw new Error(`${file}: "${name}.weight_scale" is missing or not F32`);
+    if (s.data.length !== 1 && s.data.length !== lin.outFeatures) {
+      throw new Error(`${file}: "${name}.weight_scale" should be F32 [1] or [${lin.outFeatures}], found F32 [${s.shape.join(', ')}]`);
+    }
     const bias = tensors.get(`${name}.bias`);
-    return TernaryLinear.fromPacked(qc.packing, w.data as Uint8Array, {
-      inFeatures: lin.inFeatures, outFeatures: lin.outFeatures, weightScale: s.data,
-      bias: bias ? Float32Array.from(bias.data as Float32Array) : null, activationBits: qc.activation_bits, inputNorm: qc.input_norm,
-    });
+    const codes = w.data as Uint8Array;
+    try {
+      // Decoding checks every byte (i2 code 3, t3 bytes above 242): corrupt codes fail here, by name,
+      // instead of running as weights (the i2 kernel would read code 3 as 0).
+      if (qc.packing === 'i2') unpackI2(codes, lin.outFeatures, lin.inFeatures);
+      return TernaryLinear.fromPacked(qc.packing, codes, {
+        inFeatures: lin.inFeatures, outFeatures: lin.outFeatures, weightScale: s.data,
+        bias: bias ? Float32Array.from(bias.data as Float32Array) : null, activationBits: qc.activation_bits, inputNorm: qc.input_norm,
+      });
+    } catch (e) {
+      throw new Error(`${file}: "${name}.weight": ${(e as Error).message}`);
+    }
   });
   const missing = qc.modules.filter((n) => !replaced.some((r) => r.name === n));
   if (missing.length) throw new Error(`${configPath}: quantization_config names modules the model lacks: ${missing.join(', ')}`);
