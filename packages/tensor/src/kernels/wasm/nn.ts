@@ -64,7 +64,11 @@ function rowKernel(f: FunctionBody, rows: number, cols: number) {
   };
 }
 
-/** Sets `max` (v128, all lanes) to the largest value of the row at `src`; NaN if any is. */
+/**
+ * Sets `max` (v128, all lanes) to the largest value of the row at `src`, passing over NaN as the
+ * reference's `if (x > max)` does (a NaN still turns the whole row NaN through exp). pmax is that
+ * test and one instruction on x64; f32x4.max orders NaN and -0 in several.
+ */
 function rowMax(f: FunctionBody, k: ReturnType<typeof rowKernel>, src: number, max: number): void {
   const acc = f.local('v128'), tailAcc = f.local('v128');
   f.f32x4(-Infinity).tee(acc).set(tailAcc);
@@ -72,9 +76,9 @@ function rowMax(f: FunctionBody, k: ReturnType<typeof rowKernel>, src: number, m
     const target = a.tail ? tailAcc : acc;
     f.get(target);
     a.load(src);
-    f.op('f32x4.max').set(target);
+    f.op('f32x4.pmax').set(target);
   });
-  f.get(acc).get(tailAcc).op('f32x4.max').set(acc);
+  f.get(acc).get(tailAcc).op('f32x4.pmax').set(acc);
   vm.horizontalExtreme(f, acc);
   f.op('f32x4.splat').set(max);
 }

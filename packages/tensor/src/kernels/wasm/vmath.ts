@@ -24,9 +24,15 @@ function pow2(f: FunctionBody, n: number): void {
  * infinity, so the extremes come out as Math.exp's do once stored as f32 (0, Infinity; NaN stays).
  */
 export function exp(f: FunctionBody, x: number): void {
-  const r = f.local('v128'), n = f.local('v128'), ni = f.local('v128'), half = f.local('v128');
-  f.get(x).f32x4(-104).op('f32x4.max').f32x4(89).op('f32x4.min').set(r); // min/max keep NaN
-  f.get(r).f32x4(Math.LOG2E).op('f32x4.mul').op('f32x4.nearest').set(n);
+  const r = f.local('v128'), t = f.local('v128'), n = f.local('v128'), ni = f.local('v128'), half = f.local('v128');
+  // pmax(x, lo) is `x < lo ? lo : x` and keeps a NaN x, as pmin does: one instruction each on
+  // x64, where f32x4.min/max take several to order NaN and -0 as IEEE says
+  f.get(x).f32x4(-104).op('f32x4.pmax').f32x4(89).op('f32x4.pmin').set(r);
+  // n = nearest(x / ln 2) by adding 1.5 * 2^23: the sum's low mantissa bits are then n itself
+  // (as an integer, once the magic's bits are taken off), which saves a round and a conversion
+  f.get(r).f32x4(Math.LOG2E).op('f32x4.mul').f32x4(ROUND_MAGIC).op('f32x4.add').set(t);
+  f.get(t).f32x4(ROUND_MAGIC).op('f32x4.sub').set(n);
+  f.get(t).i32x4(ROUND_MAGIC_BITS).op('i32x4.sub').set(ni);
   // r = x - n*ln2 with ln2 in two parts (Cody and Waite): n*0.693359375 is exact (few bits)
   f.get(r).get(n).f32x4(0.693359375).op('f32x4.mul').op('f32x4.sub');
   f.get(n).f32x4(-2.12194440e-4).op('f32x4.mul').op('f32x4.sub').set(r);
@@ -35,7 +41,6 @@ export function exp(f: FunctionBody, x: number): void {
   f.get(r).get(r).op('f32x4.mul').op('f32x4.mul').get(r).op('f32x4.add').f32x4(1).op('f32x4.add');
   // times 2^n as 2^(n>>1) * 2^(n - n>>1): n runs from -150 to 128, past one exponent field's
   // range, and the second product rounds into the subnormals or to infinity as it should
-  f.get(n).op('i32x4.trunc_sat_f32x4_s').set(ni);
   f.get(ni).i32(1).op('i32x4.shr_s').set(half);
   pow2(f, half);
   f.op('f32x4.mul');
@@ -43,6 +48,10 @@ export function exp(f: FunctionBody, x: number): void {
   pow2(f, ni);
   f.op('f32x4.mul');
 }
+
+/** 1.5 * 2^23: adding it to |v| < 2^22 rounds v to an integer (ties to even) held in the low mantissa bits. */
+const ROUND_MAGIC = 12582912;
+const ROUND_MAGIC_BITS = 0x4b400000;
 
 /**
  * log(x) lane-wise: x = m * 2^e with sqrt(1/2) <= m < sqrt(2), log(m) by a degree-9 polynomial
