@@ -63,7 +63,7 @@ describe('a tiny BitNet ViT trains the same on the gpu backend', () => {
     gpuRun.classifierWeights.forEach((w, i) => expect(w).toBeCloseTo(cpuRun.classifierWeights[i]!, 5));
   }, 60_000);
 
-  it('Node, gpu.js webasm: memory does not grow over 20 training steps, with or without tidy', async () => {
+  it('Node, gpu.js webasm: with tidy, the arrays alive at once do not grow over 20 training steps', async () => {
     tensor.setBackend('gpu', { mode: 'webasm' });
     const device = tensor.gpuBackend.device!;
     v8.setFlagsFromString('--expose-gc');
@@ -91,8 +91,9 @@ describe('a tiny BitNet ViT trains the same on the gpu backend', () => {
     console.log(`webasm: arrays alive at most with tidy ${tidy5.peak} / ${tidy20.peak} (5 / 20 steps), without ${plain5.peak} / ${plain20.peak}; arrayBuffers after the runs ${mb(tidy5.arrayBuffers)}, ${mb(tidy20.arrayBuffers)}, ${mb(plain5.arrayBuffers)}, ${mb(plain20.arrayBuffers)}; after gc ${after.live} arrays`);
     expect(tidy20.peak).toBe(tidy5.peak);
     expect(after.live).toBe(0);
-    // the data of dropped arrays is collected during a synchronous run too (a finalizer holds none of it)
-    expect(plain20.arrayBuffers).toBeLessThan(plain5.arrayBuffers + 2 ** 20);
+    // (arrayBuffers is printed, not asserted: V8 frees backing stores on a background sweeper, so a
+    // reading right after gc() moves by megabytes either way; that finalizers do not keep webasm
+    // data alive is asserted exactly in packages/tensor/test/gpu/backend.test.ts)
   }, 120_000);
 });
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/kernels/backend.js';
 import {
-  Tensor, backendInfo, getBackend, gpuBackend, linear, randn, Generator, setBackend, tidy, zeros,
+  GpuStorage, Tensor, backendInfo, getBackend, gpuBackend, linear, randn, Generator, setBackend, tidy, zeros,
 } from '../../src/index.js';
 import { runBackendParity } from './backend-parity.js';
 
@@ -135,6 +135,22 @@ describe('gpu backend in Node (gpu.js webasm)', () => {
     expect(after60).toBeLessThanOrEqual(after10);
     expect(after60).toBeLessThan(10);
   }, 60_000);
+
+  it('on webasm a pending finalizer does not keep a dropped result\'s data alive', async () => {
+    setBackend('gpu', { mode: 'webasm' });
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const x = new Tensor(new Float32Array(4096).fill(1), [64, 64]);
+    // made in a job of its own: a WeakRef keeps its target alive until the job that created it ends
+    const data = (() => {
+      const y = x.mul(2);
+      return new WeakRef((y.deviceStorage as GpuStorage).array.deviceValue() as object);
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    // no collection has run since, so no finalizer either: only the data's own reachability decides
+    gc();
+    expect(data.deref()).toBeUndefined();
+  });
 
   it('tidy frees what a step made on the device, except what it returns', () => {
     setBackend('gpu');
