@@ -1,0 +1,200 @@
+// The same ViT three ways, forward only (eval mode, under noGrad), at batch 1 and batch 64:
+//   float32     the plain model: every Linear on the tensor package's float GEMM (WebAssembly SIMD)
+//   fake-quant  converted to BitLinear: quantizes weights and activations, then the same float GEMM
+//   packed      toPacked: TernaryLinear layers, int8 activations on the packed i2 lookup-table kernel
+// Images/s from the median over rounds. In a round the paths take turns call by call until each
+// has run --min-ms (at least one call), so a change in the machine's load hits all three alike;
+// the round gives each path's mean per call.
+//
+//   cd /work/main && node scripts/bench.mjs model
+//   flags (no "--" before them): --models vit-mnist,vit-tiny-32  --batches 1,64  --rounds 5  --min-ms 200
+//
+// Then, for the packed and the float32 model, where the time goes: exclusive time per kind of
+// module (a wrapper around every module's forward, child time subtracted), over 20 calls at
+// batch 1 and 2 at larger batches, the two models one after the other (noisier than the table).
+// "Linear weight bytes per image" is what one forward reads of the Linear weights (float32: 4 bytes
+// each; packed: the i2 bytes, padded as the kernel keeps them, plus scales), divided by the batch.
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { Generator, noGrad, randn, type Tensor } from '@bitvit/tensor';
+import { Linear, Module } from '@bitvit/nn';
+import { createModel, presetConfig } from '@bitvit/vit';
+import { BitLinear } from '../src/bitlinear.js';
+import { convertToBitNet } from '../src/convert.js';
+import { toPacked } from '../src/packed.js';
+import { TernaryLinear } from '../src/ternary-linear.js';
+import { ternaryThreads } from '../src/kernels/ternary-wasm.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    models: { type: 'string', default: 'vit-mnist,vit-tiny-32' },
+    batches: { type: 'string', default: '1,64' },
+    rounds: { type: 'string', default: '5' },
+    'min-ms': { type: 'string', default: '200' },
+  },
+  strict: false,
+});
+const MODELS = String(flags.models).split(',');
+const BATCHES = String(flags.batches).split(',').map(Number);
+const ROUNDS = Number(flags.rounds);
+const MIN_MS = Number(flags['min-ms']);
+
+type Model = ReturnType<typeof createModel>;
+const PATHS = ['float32', 'fake-quant', 'packed'] as const;
+type Path = (typeof PATHS)[number];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * One round: the paths take turns, one call each, until every path has run for MIN_MS (and at
+ * least once); returns the mean ms per call of each. Taking turns call by call spreads a burst of
+ * load from the other jobs on this machine over all paths instead of one.
+ */
+function timeRound(run: Record<Path, () => void>): Record<Path, number> {
+  const spent = { float32: 0, 'fake-quant': 0, packed: 0 };
+  const calls = { float32: 0, 'fake-quant': 0, packed: 0 };
+  do {
+    for (const p of PATHS) {
+      const start = performance.now();
+      run[p]();
+      spent[p] += performance.now() - start;
+      calls[p]++;
+    }
+  } while (PATHS.some((p) => spent[p] < MIN_MS));
+  return { float32: spent.float32 / calls.float32, 'fake-quant': spent['fake-quant'] / calls['fake-quant'], packed: spent.packed / calls.packed };
+}
+
+/** The three models with the same latent weights. */
+function models(name: string): Record<Path, Model> {
+  const float = createModel(presetConfig(name), { generator: new Generator(0) }).eval();
+  const fake = createModel(presetConfig(name), { generator: new Generator(0) });
+  convertToBitNet(fake);
+  fake.eval();
+  const packed = createModel(presetConfig(name), { generator: new Generator(0) });
+  convertToBitNet(packed);
+  toPacked(packed);
+  return { float32: float, 'fake-quant': fake, packed };
+}
+
+/** Bytes of Linear weights one forward reads: float32 values, or packed codes and scales. */
+function linearWeightBytes(m: Module): number {
+  let bytes = 0;
+  for (const [, mod] of m.namedModules()) {
+    if (mod instanceof Linear || mod instanceof BitLinear) bytes += mod.weight.size * 4;
+    else if (mod instanceof TernaryLinear) {
+      // the SIMD kernel keeps rows padded to 16 and inputs to 16 (see kernels/ternary-runtime.ts)
+      bytes += Math.ceil(mod.outFeatures / 16) * 16 * (Math.ceil(mod.inFeatures / 16) * 4) + mod.weightScale.length * 4;
+    }
+  }
+  return bytes;
+}
+
+/** The kind of work a module does itself (its children's time is counted for them). */
+function kindOf(m: Module): string {
+  if (m instanceof TernaryLinear) return 'ternary linear';
+  if (m instanceof BitLinear) return 'fake-quant linear';
+  if (m instanceof Linear) return 'float linear';
+  const t = m.typeName;
+  if (t.endsWith('SelfAttention')) return 'attention core (QK^T, softmax, AV, heads)';
+  if (t === 'LayerNorm' || t === 'RMSNorm') return 'norms';
+  if (t === 'GELU') return 'GELU';
+  if (t === 'Conv2d' || t.endsWith('PatchEmbeddings') || t.endsWith('Embeddings')) return 'patch embedding + tokens';
+  return 'rest (residual adds, dropout, glue)';
+}
+
+/** Exclusive ms per kind of module over `calls` forwards. */
+function profile(model: Model, x: Tensor, calls: number): Map<string, number> {
+  const totals = new Map<string, number>();
+  const stack: number[] = []; // child time of each open call
+  const restore: Array<() => void> = [];
+  for (const [, m] of model.namedModules()) {
+    const self = m as unknown as { forward?: (...a: unknown[]) => unknown };
+    const inner = self.forward;
+    if (typeof inner !== 'function') continue;
+    const kind = kindOf(m);
+    self.forward = (...args: unknown[]): unknown => {
+      stack.push(0);
+      const start = performance.now();
+      const out = inner.apply(m, args);
+      const elapsed = performance.now() - start;
+      const children = stack.pop()!;
+      totals.set(kind, (totals.get(kind) ?? 0) + elapsed - children);
+      if (stack.length) stack[stack.length - 1]! += elapsed;
+      return out;
+    };
+    restore.push(() => (self.forward = inner));
+  }
+  for (let i = 0; i < calls; i++) noGrad(() => model.forward(x));
+  for (const r of restore) r();
+  for (const [k, v] of totals) totals.set(k, v / calls);
+  return totals;
+}
+
+const fmt = (v: number, digits = 1): string => v.toFixed(digits);
+const kib = (b: number): string => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(2)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const [i, r] of rows.entries()) {
+    console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  '));
+    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  }
+}
+
+console.log(
+  `node ${process.version}, ${os.cpus().length} cores (load ${os.loadavg()[0]!.toFixed(1)}), ternary kernel threads ${ternaryThreads()}, ` +
+    `${ROUNDS} rounds of >= ${MIN_MS} ms per path, forward only, eval, noGrad; medians (min-max)`,
+);
+for (const name of MODELS) {
+  const c = presetConfig(name);
+  const m = models(name);
+  const tokens = c.numPatches + 1;
+  console.log(`\n${name}: width ${c.hiddenSize}, ${c.numHiddenLayers} layers, MLP ${c.intermediateSize}, ${tokens} tokens, ${c.numLabels} classes`);
+  const rows: string[][] = [['batch', 'path', 'ms/forward', 'images/s', 'x float32', 'x float32 (best rounds)', 'Linear weight bytes/image']];
+  for (const batch of BATCHES) {
+    const x = randn([batch, c.numChannels, c.imageSize, c.imageSize], { generator: new Generator(1) });
+    const warm = performance.now();
+    for (const p of PATHS) noGrad(() => m[p].forward(x)); // warm up: JIT, kernel set-up, arenas
+    // A forward of seconds (vit-tiny-32 at batch 64) gets 3 rounds, to stay within about 2 minutes.
+    const rounds = performance.now() - warm > 3000 ? Math.min(ROUNDS, 3) : ROUNDS;
+    const run = { float32: () => noGrad(() => m.float32.forward(x)), 'fake-quant': () => noGrad(() => m['fake-quant'].forward(x)), packed: () => noGrad(() => m.packed.forward(x)) };
+    const times: Record<Path, number[]> = { float32: [], 'fake-quant': [], packed: [] };
+    for (let r = 0; r < rounds; r++) {
+      const t = timeRound(run);
+      for (const p of PATHS) times[p].push(t[p]);
+    }
+    const floatMs = median(times.float32);
+    const floatBest = Math.min(...times.float32);
+    for (const p of PATHS) {
+      const ms = median(times[p]);
+      const range = `${fmt(Math.min(...times[p]), 2)}-${fmt(Math.max(...times[p]), 2)}`;
+      rows.push([
+        String(batch), p, `${fmt(ms, 2)} (${range})`, fmt((batch * 1000) / ms), `${(floatMs / ms).toFixed(2)}x`,
+        `${(floatBest / Math.min(...times[p])).toFixed(2)}x`, kib(linearWeightBytes(m[p]) / batch),
+      ]);
+    }
+  }
+  printTable(rows);
+
+  for (const batch of BATCHES) {
+    const x = randn([batch, c.numChannels, c.imageSize, c.imageSize], { generator: new Generator(1) });
+    const calls = batch === 1 ? 20 : 2;
+    const split = { float32: profile(m.float32, x, calls), packed: profile(m.packed, x, calls) };
+    const kinds = [...new Set([...split.float32.keys(), ...split.packed.keys()])];
+    const total = (t: Map<string, number>): number => [...t.values()].reduce((a, b) => a + b, 0);
+    const rowsP: string[][] = [[`batch ${batch}: ms/forward by module kind`, 'float32', 'share', 'packed', 'share']];
+    for (const k of kinds) {
+      const f = split.float32.get(k) ?? 0;
+      const q = split.packed.get(k) ?? 0;
+      rowsP.push([k, fmt(f, 3), `${fmt((100 * f) / total(split.float32))}%`, fmt(q, 3), `${fmt((100 * q) / total(split.packed))}%`]);
+    }
+    rowsP.push(['total (with timing wrappers)', fmt(total(split.float32), 3), '', fmt(total(split.packed), 3), '']);
+    console.log('');
+    printTable(rowsP);
+  }
+}
+console.log('\nfloat32 and fake-quant use the tensor package GEMM; packed uses TernaryLinear (int8 activations, i2 lookup tables, SIMD).');
