@@ -11,7 +11,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Generator, Tensor, cpuBackend, getBackend, tensor } from '../src/index.js';
 import type { BinaryOp, UnaryOp } from '../src/kernels/backend.js';
-import { cpuReference, cpuSimdEnabled, setCpuSimd } from '../src/kernels/cpu/index.js';
+import { cpuReference, cpuSimdEnabled, loadKernels, setCpuSimd } from '../src/kernels/cpu/index.js';
 import * as simd from '../src/kernels/wasm/kernels.js';
 import { hasWasmSimd, kernelRuntime, kernelThreads, setKernelThreads } from '../src/kernels/wasm/runtime.js';
 
@@ -62,6 +62,11 @@ it('runs the SIMD kernels by default where the engine has WebAssembly SIMD (Node
   expect(cpuSimdEnabled()).toBe(true);
   expect(getBackend()).toBe(cpuBackend);
   expect(cpuBackend.describe()).toMatch(/wasm-simd kernels/);
+});
+
+it('loadKernels (the asynchronous compile a browser main thread needs) resolves to true here', async () => {
+  await expect(loadKernels()).resolves.toBe(true);
+  expect(kernelRuntime()).not.toBeNull();
 });
 
 describe('setCpuSimd', () => {

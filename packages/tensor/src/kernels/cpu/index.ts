@@ -3,13 +3,18 @@
 // engine has WebAssembly SIMD; matmul is the GEMM's (../gemm/) either way.
 //   setCpuSimd(false)   back to the TypeScript kernels (benchmarks compare the two in one process)
 //   BITVIT_SIMD=0       the same, from the environment, read when the package loads
+//   setKernelThreads(n) threads the heavy kernels may split over (default: one per core, up to 8)
+//   await loadKernels() compiles the kernels asynchronously: needed once on a browser's main
+//                       thread, which compiles modules over 4 KB only that way (until then, and
+//                       wherever WebAssembly SIMD is missing, the TypeScript kernels run)
 import type { Backend } from '../backend.js';
 import { gemmInfo } from '../gemm/index.js';
 import { cpuReference } from './reference.js';
-import { hasWasmSimd } from '../wasm/runtime.js';
+import { hasWasmSimd, kernelRuntime } from '../wasm/runtime.js';
 import * as simd from '../wasm/kernels.js';
 
 export { cpuReference } from './reference.js';
+export { kernelThreads, loadKernels, setKernelThreads } from '../wasm/runtime.js';
 
 /** The methods the SIMD kernels take over; every other method stays the reference's. */
 const simdMethods: Partial<Backend> = {
@@ -27,7 +32,8 @@ export const cpuBackend: Backend = {
   describe: () => {
     const g = gemmInfo();
     const gemm = g.path === 'wasm-simd' ? `wasm-simd gemm, ${g.threads} thread${g.threads > 1 ? 's' : ''}` : 'typescript gemm';
-    return `cpu (${simdOn ? 'wasm-simd' : 'TypeScript'} kernels, ${gemm})`;
+    const simdRuns = simdOn && kernelRuntime() !== null; // null: not compiled yet (see loadKernels)
+    return `cpu (${simdRuns ? 'wasm-simd' : 'TypeScript'} kernels, ${gemm})`;
   },
 };
 

@@ -25,8 +25,14 @@ export const PARALLEL_MIN_SIZE = 32768;
 /** The unary ops worth splitting: a polynomial or a division per value, not a single instruction. */
 const HEAVY_UNARY = new Set<UnaryOp>(['exp', 'log', 'tanh', 'sigmoid', 'gelu', 'erf']);
 
+/** Whether the kernels are here: a browser's main thread may refuse to compile the module
+ *  synchronously (see loadKernels in runtime.ts), and then every method runs the reference. */
+function ready(): boolean {
+  return kernelRuntime() !== null;
+}
+
 function rt(): KernelRuntime {
-  return kernelRuntime()!; // the backend only routes here when the runtime exists
+  return kernelRuntime()!; // called only after ready()
 }
 
 /**
@@ -44,7 +50,7 @@ function pieces(k: KernelRuntime, count: number, values: number, align = 1): Arr
 
 export function unary(op: UnaryOp, x: Tensor): Tensor {
   const n = x.size;
-  if (n < MIN_SIZE) return ref.unary(op, x);
+  if (n < MIN_SIZE || !ready()) return ref.unary(op, x);
   const k = rt();
   k.reset();
   const src = k.put(x.data), dst = k.alloc(n);
@@ -56,7 +62,7 @@ export function unary(op: UnaryOp, x: Tensor): Tensor {
 export function binary(op: BinaryOp, x: Tensor, y: Tensor): Tensor {
   const shape = sameShape(x.shape, y.shape) ? x.shape : broadcastShapes(op, x.shape, y.shape);
   const n = sizeOf(shape);
-  if (n < MIN_SIZE || BINARY[op] === undefined) return ref.binary(op, x, y);
+  if (n < MIN_SIZE || !ready() || BINARY[op] === undefined) return ref.binary(op, x, y);
   // merge the dims every operand walks contiguously: what is left is at most rows x cols for
   // every common broadcast (same shape, a bias row, a scalar, a column)
   const c = collapseDims(shape, [broadcastStrides(x.shape, shape), broadcastStrides(y.shape, shape)]);
@@ -75,7 +81,7 @@ export function binary(op: BinaryOp, x: Tensor, y: Tensor): Tensor {
 
 export function clamp(x: Tensor, min: number, max: number): Tensor {
   const n = x.size;
-  if (n < MIN_SIZE) return ref.clamp(x, min, max);
+  if (n < MIN_SIZE || !ready()) return ref.clamp(x, min, max);
   const k = rt();
   k.reset();
   const src = k.put(x.data), dst = k.alloc(n);
@@ -87,7 +93,7 @@ export function clamp(x: Tensor, min: number, max: number): Tensor {
 
 export function geluBackward(x: Tensor, grad: Tensor): Tensor {
   const n = x.size;
-  if (n < MIN_SIZE) return ref.geluBackward(x, grad);
+  if (n < MIN_SIZE || !ready()) return ref.geluBackward(x, grad);
   const k = rt();
   k.reset();
   const a = k.put(x.data), g = k.put(grad.data), dst = k.alloc(n);
@@ -101,7 +107,7 @@ export function geluBackward(x: Tensor, grad: Tensor): Tensor {
  */
 export function reduce(op: ReduceOp, x: Tensor, dims: readonly number[], keepdim: boolean): Tensor {
   const shape = x.shape;
-  if (x.size < MIN_SIZE || dims.length === 0) return ref.reduce(op, x, dims, keepdim);
+  if (x.size < MIN_SIZE || !ready() || dims.length === 0) return ref.reduce(op, x, dims, keepdim);
   const kept = shape.map((d, i) => (dims.includes(i) ? 1 : d));
   const outStrides = stridesOf(kept).map((s, i) => (dims.includes(i) ? 0 : s));
   const c = collapseDims(shape, [stridesOf(shape), outStrides]);
@@ -137,7 +143,7 @@ function rowsOf(x: Tensor): [rows: number, cols: number] {
 
 /** A row kernel f(src, dst, rows, cols) on x, split by rows over the threads, or the reference for a tiny x. */
 function rowwise(name: string, x: Tensor, reference: (x: Tensor) => Tensor): Tensor {
-  if (x.size < MIN_SIZE) return reference(x);
+  if (x.size < MIN_SIZE || !ready()) return reference(x);
   const [rows, cols] = rowsOf(x);
   const k = rt();
   k.reset();
@@ -148,7 +154,7 @@ function rowwise(name: string, x: Tensor, reference: (x: Tensor) => Tensor): Ten
 
 /** A row backward f(y, g, dst, rows, cols), or the reference for a tiny y. */
 function rowwiseBackward(name: string, y: Tensor, grad: Tensor, reference: (y: Tensor, g: Tensor) => Tensor): Tensor {
-  if (y.size < MIN_SIZE) return reference(y, grad);
+  if (y.size < MIN_SIZE || !ready()) return reference(y, grad);
   const [rows, cols] = rowsOf(y);
   const k = rt();
   k.reset();
@@ -163,7 +169,7 @@ export const softmaxBackward = (y: Tensor, g: Tensor): Tensor => rowwiseBackward
 export const logSoftmaxBackward = (y: Tensor, g: Tensor): Tensor => rowwiseBackward('logSoftmaxBackward', y, g, ref.logSoftmaxBackward);
 
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): LayerNormResult {
-  if (x.size < MIN_SIZE) return ref.layerNorm(x, weight, bias, eps);
+  if (x.size < MIN_SIZE || !ready()) return ref.layerNorm(x, weight, bias, eps);
   const [rows, cols] = rowsOf(x);
   const k = rt();
   k.reset();
@@ -186,7 +192,7 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
 export function layerNormBackward(
   x: Tensor, weight: Tensor | null, mean: Tensor, rstd: Tensor, grad: Tensor,
 ): { dx: Tensor; dweight: Tensor | null; dbias: Tensor } {
-  if (x.size < MIN_SIZE) return ref.layerNormBackward(x, weight, mean, rstd, grad);
+  if (x.size < MIN_SIZE || !ready()) return ref.layerNormBackward(x, weight, mean, rstd, grad);
   const [rows, cols] = rowsOf(x);
   const k = rt();
   k.reset();
@@ -203,7 +209,7 @@ export function layerNormBackward(
 }
 
 export function absmaxQuantize(x: Tensor, groupSize: number, qmax: number, eps: number): { q: Tensor; scale: Tensor } {
-  if (x.size < MIN_SIZE || groupSize === 0) return ref.absmaxQuantize(x, groupSize, qmax, eps);
+  if (x.size < MIN_SIZE || !ready() || groupSize === 0) return ref.absmaxQuantize(x, groupSize, qmax, eps);
   const groups = x.size / groupSize;
   const k = rt();
   k.reset();
@@ -216,7 +222,7 @@ export function absmaxQuantize(x: Tensor, groupSize: number, qmax: number, eps: 
 }
 
 export function ternaryQuantize(x: Tensor, scale: Tensor, groupSize: number): Tensor {
-  if (x.size < MIN_SIZE || groupSize === 0) return ref.ternaryQuantize(x, scale, groupSize);
+  if (x.size < MIN_SIZE || !ready() || groupSize === 0) return ref.ternaryQuantize(x, scale, groupSize);
   const groups = x.size / groupSize;
   const k = rt();
   k.reset();
@@ -233,7 +239,7 @@ export function ternaryQuantize(x: Tensor, scale: Tensor, groupSize: number): Te
  */
 function stridedCopy(x: Tensor, shape: readonly number[], srcStrides: number[], reference: () => Tensor): Tensor {
   const n = sizeOf(shape);
-  if (n < MIN_SIZE) return reference();
+  if (n < MIN_SIZE || !ready()) return reference();
   const c = collapseDims(shape, [srcStrides, stridesOf(shape)]);
   const nd = c.shape.length;
   const [ss, ds] = c.strides as [number[], number[]];

@@ -46,6 +46,28 @@ export function buildKernelModule(shared: boolean): Uint8Array<ArrayBuffer> {
   return mod.build();
 }
 
+/** The compiled module and the memory it imports (shared where workers can use it). */
+interface CompiledKernels {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  shared: boolean;
+}
+
+function kernelMemory(): { memory: WebAssembly.Memory; shared: boolean } {
+  const shared = poolAvailable();
+  try {
+    return { memory: new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared }), shared };
+  } catch {
+    // a browser page without cross-origin isolation has no shared memory: one thread then
+    return { memory: new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES }), shared: false };
+  }
+}
+
+function compileKernels(): CompiledKernels {
+  const { memory, shared } = kernelMemory();
+  return { module: new WebAssembly.Module(buildKernelModule(shared)), memory, shared };
+}
+
 export class KernelRuntime {
   readonly module: WebAssembly.Module;
   readonly memory: WebAssembly.Memory;
@@ -59,20 +81,12 @@ export class KernelRuntime {
   private pool: KernelPool | null = null;
   private wantedThreads = 1;
 
-  constructor(threads = 1) {
-    let shared = poolAvailable();
-    let memory: WebAssembly.Memory;
-    try {
-      memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared });
-    } catch {
-      // a browser page without cross-origin isolation has no shared memory: one thread then
-      shared = false;
-      memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES });
-    }
+  constructor(threads = 1, compiled?: CompiledKernels) {
+    const { module, memory, shared } = compiled ?? compileKernels();
     this.memory = memory;
     this.shared = shared;
-    this.module = new WebAssembly.Module(buildKernelModule(shared));
-    this.exports = new WebAssembly.Instance(this.module, { env: { memory } }).exports as Record<string, KernelFunction>;
+    this.module = module;
+    this.exports = new WebAssembly.Instance(module, { env: { memory } }).exports as Record<string, KernelFunction>;
     this.names = Object.keys(this.exports);
     this.f32 = new Float32Array(memory.buffer);
     this.f64 = new Float64Array(memory.buffer);
@@ -182,10 +196,31 @@ function defaultThreads(): number {
   return Math.min(8, os?.availableParallelism?.() ?? 1);
 }
 
-/** The shared runtime, built on first use; null where WebAssembly SIMD is missing. */
+/**
+ * The shared runtime, built on first use; null where WebAssembly SIMD is missing, or where the
+ * module may not be compiled synchronously (a browser's main thread allows that up to 4 KB, and
+ * the module is about 24 KB): there, `await loadKernels()` once first.
+ */
 export function kernelRuntime(): KernelRuntime | null {
-  if (runtime === undefined) runtime = hasWasmSimd() ? new KernelRuntime(threads) : null;
+  if (runtime === undefined) {
+    try {
+      runtime = hasWasmSimd() ? new KernelRuntime(threads) : null;
+    } catch {
+      runtime = null;
+    }
+  }
   return runtime;
+}
+
+/** Compiles the kernels asynchronously (allowed everywhere) and makes them the runtime; resolves
+ *  to whether the SIMD kernels are in use. */
+export async function loadKernels(): Promise<boolean> {
+  if (runtime) return true;
+  if (!hasWasmSimd()) return false;
+  const { memory, shared } = kernelMemory();
+  const module = await WebAssembly.compile(buildKernelModule(shared));
+  runtime = new KernelRuntime(threads, { module, memory, shared });
+  return true;
 }
 
 /** How many threads the kernels may split big calls over (this one included); 1: no pool. */
