@@ -379,4 +379,15 @@ describe('on two threads', () => {
     expect(kernelRuntime()!.workerUnits).toBeGreaterThan(unitsBefore);
     expectMatches(one[0]![0]!, cpuReference.unary('gelu', big), 'gelu against the reference', { atol: 1e-6, rtol: 1e-6 });
   });
+
+  it('stays exact through 200 quick jobs while the thread count changes between 1 and 4 (more than cores)', () => {
+    const x = random([700, 64], 8, 2);
+    setKernelThreads(1);
+    const want = [simd.unary('gelu', x), simd.softmax(x), simd.absmaxQuantize(x, 64, 127, 1e-5).q];
+    for (let i = 0; i < 200; i++) {
+      if (i % 25 === 0) setKernelThreads(1 + ((i / 25) % 4));
+      const got = [simd.unary('gelu', x), simd.softmax(x), simd.absmaxQuantize(x, 64, 127, 1e-5).q][i % 3]!;
+      expectMatches(got, want[i % 3]!, `job ${i} on ${kernelThreads()} threads`, 'exact');
+    }
+  });
 });

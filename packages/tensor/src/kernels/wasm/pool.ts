@@ -10,6 +10,10 @@
 // it then finds nothing left and goes back to sleep, and the caller, which took the units itself,
 // never waited for it. (The GEMM's pool waits for every woken worker to check in.)
 //
+// Workers are never terminated while the program runs: Worker.terminate() can stop one in the
+// middle of a unit, and a unit that never finishes would hang the caller. Fewer threads means
+// fewer *active* workers (ACTIVE): the others skip jobs, and more threads start more workers.
+//
 // The control block is the first CONTROL_BYTES of the memory, as Int32 slots.
 
 export const CONTROL_BYTES = 512;
@@ -19,7 +23,8 @@ const FN = 2; // index of the exported function in the name list
 const ARGS = 3; // arguments per unit
 const TABLE = 4; // byte address of the units' arguments (f64 each, ARGS per unit)
 const WORKER_UNITS = 5; // units run by the workers, for tests
-const GO = 6; // the tag of the latest job (the workers sleep on it); -1: exit
+const GO = 6; // the tag of the latest job (the workers sleep on it)
+const ACTIVE = 7; // workers with an index below this take part in jobs
 const READY = 16; // READY + w: 1 once worker w has its instance
 export const MAX_WORKERS = 16;
 const MAX_UNITS = 0xffff;
@@ -39,8 +44,8 @@ let seen = 0;
 for (;;) {
   Atomics.wait(ctl, ${GO}, seen);
   const tag = Atomics.load(ctl, ${GO});
-  if (tag < 0) break;
   seen = tag;
+  if (index >= Atomics.load(ctl, ${ACTIVE})) continue;
   let ran = 0;
   for (;;) {
     const c = Atomics.load(ctl, ${CLAIM});
@@ -79,29 +84,40 @@ export class KernelPool {
   private readonly ctl: Int32Array;
   private tag = 0;
 
-  /** Starts `size` workers, each with an instance of `module` over `memory`, able to call the
-   *  exports in `names`. Waits up to `readyMs` for them; a late one joins later jobs. */
-  constructor(module: WebAssembly.Module, memory: WebAssembly.Memory, readonly names: readonly string[], size: number, readyMs = 5000) {
-    const Worker = nodeWorker();
-    if (!Worker) throw new Error('KernelPool: node:worker_threads is not available here');
-    if (size > MAX_WORKERS) throw new Error(`KernelPool: ${size} workers asked, at most ${MAX_WORKERS}`);
+  /** A pool of no workers yet over `memory`; resize() starts them. Workers can call the
+   *  exports in `names` of their own instance of `module`. */
+  constructor(private readonly module: WebAssembly.Module, private readonly memory: WebAssembly.Memory, readonly names: readonly string[]) {
+    if (!nodeWorker()) throw new Error('KernelPool: node:worker_threads is not available here');
     this.ctl = new Int32Array(memory.buffer, 0, CONTROL_BYTES / 4);
     this.ctl.fill(0);
-    for (let index = 0; index < size; index++) {
+  }
+
+  /** Workers taking part in jobs. */
+  get size(): number {
+    return Atomics.load(this.ctl, ACTIVE);
+  }
+
+  /**
+   * Makes `n` workers take part in jobs, starting those not started yet and waiting up to
+   * `readyMs` for them (a worker takes ~50 ms; a late one joins later jobs). Call between jobs.
+   */
+  resize(n: number, readyMs: number): void {
+    if (n > MAX_WORKERS) throw new Error(`KernelPool: ${n} workers asked, at most ${MAX_WORKERS}`);
+    const Worker = nodeWorker()!;
+    const first = this.workers.length;
+    for (let index = first; index < n; index++) {
       // no execArgv: the worker needs none of the parent's options (an `--import tsx` would load tsx again)
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, index, names }, execArgv: [] });
+      const workerData = { module: this.module, memory: this.memory, index, names: this.names };
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData, execArgv: [] });
       worker.unref(); // an idle pool must not keep the process alive
       this.workers.push(worker);
     }
+    Atomics.store(this.ctl, ACTIVE, n);
     const deadline = performance.now() + readyMs;
-    for (let w = 0; w < size; w++) {
+    for (let w = first; w < n; w++) {
       const left = deadline - performance.now();
       if (left > 0) Atomics.wait(this.ctl, READY + w, 0, left);
     }
-  }
-
-  get size(): number {
-    return this.workers.length;
   }
 
   /** Units the workers (not the caller) have run since the pool started. */
@@ -111,8 +127,8 @@ export class KernelPool {
 
   /**
    * Calls export names[fn] once per unit: unit u's `nargs` arguments are the f64s at byte address
-   * `table` + u*nargs*8 (`args` views the memory as f64). The workers and this thread (through
-   * `here`, its own instance of the export) share the units; returns when all are done.
+   * `table` + u*nargs*8 (`args` views the memory as f64). The active workers and this thread
+   * (through `here`, its own instance of the export) share the units; returns when all are done.
    */
   run(fn: number, here: (...args: number[]) => void, table: number, count: number, nargs: number, args: Float64Array): void {
     if (count > MAX_UNITS) throw new Error(`KernelPool.run: ${count} units, at most ${MAX_UNITS}`);
@@ -137,12 +153,5 @@ export class KernelPool {
     }
     // units a worker claimed may still be running
     for (let done; (done = Atomics.load(ctl, FINISHED)) < count; ) Atomics.wait(ctl, FINISHED, done);
-  }
-
-  close(): void {
-    Atomics.store(this.ctl, GO, -1);
-    Atomics.notify(this.ctl, GO);
-    for (const worker of this.workers) void worker.terminate();
-    this.workers.length = 0;
   }
 }

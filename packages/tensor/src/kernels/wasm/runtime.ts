@@ -12,7 +12,7 @@ import { emitElementwise } from './elementwise.js';
 import { emitLayout } from './layout.js';
 import { emitNn } from './nn.js';
 import { emitReduce } from './reduce.js';
-import { CONTROL_BYTES, KernelPool, poolAvailable } from './pool.js';
+import { CONTROL_BYTES, KernelPool, MAX_WORKERS, poolAvailable } from './pool.js';
 
 const PAGE = 65536;
 const INITIAL_PAGES = 64; // 4 MiB; grows with the largest call
@@ -106,17 +106,15 @@ export class KernelRuntime {
   /** Uses n threads for split calls from now on; the workers start with the first call that
    *  needs them (a worker takes ~50 ms to start), or now with `wait`. */
   setThreads(n: number, wait = false): void {
-    this.wantedThreads = Math.min(Math.max(1, Math.floor(n)), 17);
-    if (this.pool && this.pool.size !== this.wantedThreads - 1) {
-      this.pool.close();
-      this.pool = null;
-    }
-    if (wait) this.startPool(5000);
+    this.wantedThreads = Math.min(Math.max(1, Math.floor(n)), MAX_WORKERS + 1);
+    if (this.pool) this.pool.resize(this.threads - 1, wait ? 5000 : 0);
+    else if (wait) this.startPool(5000);
   }
 
   private startPool(readyMs: number): void {
-    if (!this.pool && this.wantedThreads > 1 && this.shared) {
-      this.pool = new KernelPool(this.module, this.memory, this.names, this.wantedThreads - 1, readyMs);
+    if (!this.pool && this.threads > 1) {
+      this.pool = new KernelPool(this.module, this.memory, this.names);
+      this.pool.resize(this.threads - 1, readyMs);
     }
   }
 
