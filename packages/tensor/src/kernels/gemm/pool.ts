@@ -10,9 +10,10 @@
 // left, so a thread slowed by another process simply takes fewer units. The caller then sleeps in
 // Atomics.wait (allowed on Node's main thread) until each worker it woke says it is done.
 //
-// The control block is the first CONTROL_BYTES of the memory, as Int32 slots.
+// The control block is the first CONTROL_BYTES of the memory, as Int32 slots. A record that traps
+// (an out-of-bounds access would be a bug here) fails the call with an error on either side.
 
-export const CONTROL_BYTES = 256;
+export const CONTROL_BYTES = 512;
 const NEXT = 0; // next unit to take
 const COUNT = 1; // units in the job
 const TABLE = 2; // byte address of the unit table
@@ -24,6 +25,7 @@ const SCRATCH_BYTES = 7;
 const GO = 8; // GO + w: job number posted to worker w (-1: exit)
 const DONE = 24; // DONE + w: last job number worker w finished
 const READY = 40; // READY + w: 1 once worker w has instantiated the module
+const FAILED = 56; // FAILED + w: 1 when a record threw in worker w (a trap: a bug, not bad input)
 export const MAX_WORKERS = 16;
 
 // The worker's whole program. It is a string run with `eval: true`, so the same code works
@@ -47,9 +49,14 @@ for (;;) {
   const packing = Atomics.load(ctl, ${KIND}) === 1;
   const scratch = Atomics.load(ctl, ${SCRATCH}) + (index + 1) * Atomics.load(ctl, ${SCRATCH_BYTES});
   let ran = 0;
-  for (let u; (u = Atomics.add(ctl, ${NEXT}, 1)) < count; ran++) {
-    if (packing) packTask(table + u * recordBytes);
-    else gemmUnit(table + u * recordBytes, scratch);
+  try {
+    for (let u; (u = Atomics.add(ctl, ${NEXT}, 1)) < count; ran++) {
+      if (packing) packTask(table + u * recordBytes);
+      else gemmUnit(table + u * recordBytes, scratch);
+    }
+  } catch (error) {
+    console.error('gemm worker ' + index + ':', error);
+    Atomics.store(ctl, ${FAILED} + index, 1);
   }
   Atomics.add(ctl, ${WORKER_UNITS}, ran);
   Atomics.store(ctl, ${DONE} + index, job);
@@ -142,11 +149,19 @@ export class GemmPool {
       Atomics.notify(ctl, GO + w);
       woken.push(w);
     }
-    for (let u; (u = Atomics.add(ctl, NEXT, 1)) < count; ) runHere(table + u * recordBytes);
-    // Every woken worker must report this job done before the control block is reused: one that
-    // woke late may still be about to take a unit number.
-    for (const w of woken) {
-      for (let done; (done = Atomics.load(ctl, DONE + w)) !== number; ) Atomics.wait(ctl, DONE + w, done);
+    let failed: number[] = [];
+    try {
+      for (let u; (u = Atomics.add(ctl, NEXT, 1)) < count; ) runHere(table + u * recordBytes);
+    } finally {
+      // Every woken worker must report this job done before the control block is reused (one
+      // that woke late may still be about to take a unit number), even when this thread threw.
+      for (const w of woken) {
+        for (let done; (done = Atomics.load(ctl, DONE + w)) !== number; ) Atomics.wait(ctl, DONE + w, done);
+      }
+      failed = woken.filter((w) => Atomics.exchange(ctl, FAILED + w, 0) !== 0);
+    }
+    if (failed.length) {
+      throw new Error(`GemmPool: a ${job.kind} record threw in worker ${failed.join(', ')} (its error is on stderr); the result is incomplete`);
     }
   }
 
