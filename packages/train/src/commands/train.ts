@@ -11,7 +11,7 @@ export const TRAIN_FLAGS: FlagTable = {
   model: { type: 'string', default: 'vit-mnist', help: `vit preset (${PRESET_NAMES.join(', ')})` },
   init: { type: 'string', help: 'start from a model folder (config.json + model.safetensors) instead of a preset' },
   data: { type: 'string', default: 'mnist', help: 'mnist | idx:<dir> | cifar10:<dir> | folder:<dir>' },
-  epochs: { type: 'int', default: 4, min: 1, help: 'passes over the training set' },
+  epochs: { type: 'int', default: 5, min: 1, help: 'passes over the training set' },
   steps: { type: 'int', min: 1, help: 'total optimizer steps (overrides --epochs)' },
   'batch-size': { type: 'int', default: 128, min: 1, help: 'training batch size' },
   'eval-batch-size': { type: 'int', default: 500, min: 1, help: 'evaluation batch size' },
