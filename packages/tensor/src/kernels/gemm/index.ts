@@ -30,7 +30,8 @@ function defaultThreads(): number {
   return Math.min(8, os?.availableParallelism?.() ?? 1);
 }
 
-/** The WebAssembly engine, built on first use (null where WebAssembly SIMD is missing). */
+/** The WebAssembly engine behind gemm, built on first use (null where WebAssembly SIMD is missing).
+ *  Not part of the API the ops use: tests and benchmarks look at it (threads, workerUnits). */
 export function wasmEngine(): WasmGemm | null {
   if (engine === undefined) {
     engine = hasWasmSimd() ? new WasmGemm(hasRelaxedSimd()) : null;
