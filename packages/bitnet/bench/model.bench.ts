@@ -9,9 +9,12 @@
 //   cd /work/main && node scripts/bench.mjs model
 //   flags (no "--" before them): --models vit-mnist,vit-tiny-32  --batches 1,64  --rounds 5  --min-ms 200
 //
-// Then, for the packed and the float32 model, where the time goes: exclusive time per kind of
-// module (a wrapper around every module's forward, child time subtracted), over 20 calls at
-// batch 1 and 2 at larger batches, the two models one after the other (noisier than the table).
+// Then each Linear shape of the model alone: the float GEMM against the TernaryLinear that
+// replaced it, on the same input, with the rows the layer sees in the model (every token, or the
+// CLS tokens for the classifier), rounds of --min-ms / 4. Last, for the float32 and the packed
+// model, where the time goes: exclusive time per kind of module (a wrapper around every module's
+// forward, child time subtracted), over 20 calls at batch 1 and 2 at larger batches, the two
+// models one after the other (noisier than the tables above).
 // "Linear weight bytes per image" is what one forward reads of the Linear weights (float32: 4 bytes
 // each; packed: the i2 bytes, padded as the kernel keeps them, plus scales), divided by the batch.
 import os from 'node:os';
@@ -50,22 +53,23 @@ function median(xs: number[]): number {
 }
 
 /**
- * One round: the paths take turns, one call each, until every path has run for MIN_MS (and at
- * least once); returns the mean ms per call of each. Taking turns call by call spreads a burst of
+ * One round: the paths take turns, one call each, until every path has run for minMs (and at
+ * least once); returns the mean ms per call of each (every path makes the same number of calls). Taking turns call by call spreads a burst of
  * load from the other jobs on this machine over all paths instead of one.
  */
-function timeRound(run: Record<Path, () => void>): Record<Path, number> {
-  const spent = { float32: 0, 'fake-quant': 0, packed: 0 };
-  const calls = { float32: 0, 'fake-quant': 0, packed: 0 };
+function timeRound<K extends string>(run: Record<K, () => void>, minMs = MIN_MS): Record<K, number> {
+  const keys = Object.keys(run) as K[];
+  const spent = new Map<K, number>(keys.map((k) => [k, 0]));
+  let calls = 0;
   do {
-    for (const p of PATHS) {
+    for (const k of keys) {
       const start = performance.now();
-      run[p]();
-      spent[p] += performance.now() - start;
-      calls[p]++;
+      run[k]();
+      spent.set(k, spent.get(k)! + performance.now() - start);
     }
-  } while (PATHS.some((p) => spent[p] < MIN_MS));
-  return { float32: spent.float32 / calls.float32, 'fake-quant': spent['fake-quant'] / calls['fake-quant'], packed: spent.packed / calls.packed };
+    calls++;
+  } while (keys.some((k) => spent.get(k)! < minMs));
+  return Object.fromEntries(keys.map((k) => [k, spent.get(k)! / calls])) as Record<K, number>;
 }
 
 /** The three models with the same latent weights. */
@@ -179,6 +183,42 @@ for (const name of MODELS) {
     }
   }
   printTable(rows);
+
+  // The layers alone, on the model's shapes and token counts: the float GEMM (linear() on the
+  // float model's weights) against the TernaryLinear that replaced it, on the same input.
+  const layerRows: string[][] = [['in -> out', 'tokens', 'float32 linear ms', 'ternary ms', 'x float32', 'best rounds']];
+  const floatLayers = new Map(m.float32.namedModules().filter(([, l]) => l instanceof Linear) as Array<[string, Linear]>);
+  const layers = new Map<string, { name: string; layer: TernaryLinear; rowsPerImage: number }>();
+  for (const [name, t] of m.packed.namedModules()) {
+    if (t instanceof TernaryLinear && !layers.has(`${t.inFeatures}x${t.outFeatures}`)) layers.set(`${t.inFeatures}x${t.outFeatures}`, { name, layer: t, rowsPerImage: 0 });
+  }
+  // rows (tokens) each layer sees per image: all tokens, or only CLS for the classifier
+  const probe = [...layers.values()].map((l) => l.layer.registerForwardHook((_m, args) => (l.rowsPerImage = (args[0] as Tensor).size / l.layer.inFeatures)));
+  noGrad(() => m.packed.forward(randn([1, c.numChannels, c.imageSize, c.imageSize], { generator: new Generator(1) })));
+  for (const h of probe.reverse()) h.remove();
+  for (const { name, layer: t, rowsPerImage } of layers.values()) {
+    const lin = floatLayers.get(name)!;
+    for (const batch of BATCHES) {
+      const x = randn([batch * rowsPerImage, t.inFeatures], { generator: new Generator(2) });
+      const run = { float32: () => noGrad(() => lin.forward(x)), ternary: () => t.forward(x) };
+      run.float32();
+      run.ternary();
+      const times = { float32: [] as number[], ternary: [] as number[] };
+      for (let r = 0; r < ROUNDS; r++) {
+        const tr = timeRound(run, MIN_MS / 4);
+        times.float32.push(tr.float32);
+        times.ternary.push(tr.ternary);
+      }
+      const f = median(times.float32);
+      const q = median(times.ternary);
+      layerRows.push([
+        `${t.inFeatures} -> ${t.outFeatures}`, String(batch * rowsPerImage), fmt(f, 3), fmt(q, 3), `${(f / q).toFixed(2)}x`,
+        `${(Math.min(...times.float32) / Math.min(...times.ternary)).toFixed(2)}x`,
+      ]);
+    }
+  }
+  console.log('');
+  printTable(layerRows);
 
   for (const batch of BATCHES) {
     const x = randn([batch, c.numChannels, c.imageSize, c.imageSize], { generator: new Generator(1) });
