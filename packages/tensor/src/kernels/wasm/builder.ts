@@ -73,7 +73,7 @@ const SIMD = {
   'f32x4.mul': 0xe6, 'f32x4.div': 0xe7, 'f32x4.min': 0xe8, 'f32x4.max': 0xe9,
   // pmin(a, b) = b < a ? b : a and pmax(a, b) = a < b ? b : a: the C ternaries, NaN in a kept
   'f32x4.pmin': 0xea, 'f32x4.pmax': 0xeb,
-  'f64x2.add': 0xf0, 'f64x2.mul': 0xf2,
+  'f64x2.add': 0xf0, 'f64x2.sub': 0xf1, 'f64x2.mul': 0xf2,
   'i32x4.trunc_sat_f32x4_s': 0xf8, 'f32x4.convert_i32x4_s': 0xfa,
 } as const;
 export type SimdOp = keyof typeof SIMD;

@@ -183,57 +183,90 @@ function emitLogSoftmaxBackward(mod: ModuleBuilder): void {
 /**
  * layerNorm(src, dst, w, b, means, rstds, rows, cols, eps): y = (x - mean) * rstd * w + b with
  * rstd = 1/sqrt(var + eps), the biased variance; the caller passes ones for a missing weight and
- * zeros for a missing bias. The mean is summed in f64 and kept as two f32s (hi + lo), so x - mean
- * stays accurate when the mean is large next to the spread, as the f64 reference keeps it.
+ * zeros for a missing bias. All of it in f64 (two lanes a vector), as the reference computes it,
+ * rounding only y: in f32 the few roundings on the way differed from the reference by a few ulps,
+ * enough to move BitNet's int8 activation codes across a .5 step twice as often downstream.
  */
 function emitLayerNorm(mod: ModuleBuilder): void {
   const f = mod.addFunction('layerNorm', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'f64']);
   const [src, dst, w, b, means, rstds, rows, cols, eps] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const k = rowKernel(f, rows, cols);
-  const lo = f.local('v128'), hi = f.local('v128'), tail = f.local('f64'), mean = f.local('f64');
-  const meanHi = f.local('v128'), meanLo = f.local('v128'), d = f.local('v128'), acc = f.local('v128'), tailAcc = f.local('v128');
-  const rstd = f.local('v128'), x = f.local('v128');
-  const centered = (a: Access): void => {
-    a.load(src);
-    f.get(meanHi).op('f32x4.sub').get(meanLo).op('f32x4.sub');
+  const lo = f.local('v128'), hi = f.local('v128'), tail = f.local('f64'), x = f.local('v128');
+  const mean = f.local('f64'), rstd = f.local('f64'), mean2 = f.local('v128'), rstd2 = f.local('v128');
+  const half = f.local('v128');
+  /** Lanes 0-1 (or 2-3) of local v as f64x2. */
+  const promote = (v: number, high: boolean): void => {
+    if (high) f.get(v).get(v).shuffleLanes([2, 3, 0, 1]);
+    else f.get(v);
+    f.op('f64x2.promote_low_f32x4');
+  };
+  /** Sums lanes 0-1 and 2-3 of the f64x2 on the stack's source (emit) into lo and hi. */
+  const accumulate2 = (emit: (high: boolean) => void): void => {
+    f.get(lo);
+    emit(false);
+    f.op('f64x2.add').set(lo);
+    f.get(hi);
+    emit(true);
+    f.op('f64x2.add').set(hi);
+  };
+  const rowSum = (): void => {
+    f.get(lo).get(hi).op('f64x2.add').set(lo);
+    f.get(lo).f64x2ExtractLane(0).get(lo).f64x2ExtractLane(1).op('f64.add').get(tail).op('f64.add');
+  };
+  // (x - mean) for one half of local x, as f64x2
+  const centered = (high: boolean): void => {
+    promote(x, high);
+    f.get(mean2).op('f64x2.sub');
   };
   k.eachRow(() => {
-    // mean, in f64
+    // mean
     f.f64(0).op('f64x2.splat').tee(lo).set(hi).f64(0).set(tail);
     k.pass((a) => {
       a.load(src);
       f.set(x);
       if (a.tail) f.get(tail).get(x).f32x4ExtractLane(0).op('f64.promote_f32').op('f64.add').set(tail);
-      else {
-        f.get(lo).get(x).op('f64x2.promote_low_f32x4').op('f64x2.add').set(lo);
-        f.get(hi).get(x).get(x).shuffleLanes([2, 3, 0, 1]).op('f64x2.promote_low_f32x4').op('f64x2.add').set(hi);
+      else accumulate2((high) => promote(x, high));
+    });
+    rowSum();
+    f.get(cols).op('f64.convert_i32_s').op('f64.div').tee(mean).op('f64x2.splat').set(mean2);
+    // variance, two-pass: the mean of (x - mean)^2
+    f.f64(0).op('f64x2.splat').tee(lo).set(hi).f64(0).set(tail);
+    k.pass((a) => {
+      a.load(src);
+      f.set(x);
+      if (a.tail) {
+        f.get(tail).get(x).f32x4ExtractLane(0).op('f64.promote_f32').get(mean).op('f64.sub').tee(rstd).get(rstd).op('f64.mul');
+        f.op('f64.add').set(tail);
+      } else {
+        accumulate2((high) => {
+          centered(high);
+          f.tee(half).get(half).op('f64x2.mul');
+        });
       }
     });
-    f.get(lo).get(hi).op('f64x2.add').set(lo);
-    f.get(lo).f64x2ExtractLane(0).get(lo).f64x2ExtractLane(1).op('f64.add').get(tail).op('f64.add');
-    f.get(cols).op('f64.convert_i32_s').op('f64.div').set(mean);
-    f.get(mean).op('f32.demote_f64').op('f32x4.splat').set(meanHi);
-    f.get(mean).get(meanHi).f32x4ExtractLane(0).op('f64.promote_f32').op('f64.sub').op('f32.demote_f64').op('f32x4.splat').set(meanLo);
-    // variance, two-pass: the mean of (x - mean)^2
-    f.f32x4(0).tee(acc).set(tailAcc);
-    k.pass((a) => {
-      centered(a);
-      f.tee(d).get(d).op('f32x4.mul');
-      accumulate(f, a, acc, tailAcc);
-    });
     f.f64(1);
-    rowTotal(f, acc, tailAcc);
-    f.op('f64.promote_f32').get(cols).op('f64.convert_i32_s').op('f64.div').get(eps).op('f64.add').op('f64.sqrt').op('f64.div');
-    f.op('f32.demote_f64').op('f32x4.splat').set(rstd);
-    k.perRow(means).get(meanHi).f32x4ExtractLane(0).f32Store();
-    k.perRow(rstds).get(rstd).f32x4ExtractLane(0).f32Store();
+    rowSum();
+    f.get(cols).op('f64.convert_i32_s').op('f64.div').get(eps).op('f64.add').op('f64.sqrt').op('f64.div').tee(rstd);
+    f.op('f64x2.splat').set(rstd2);
+    k.perRow(means).get(mean).op('f32.demote_f64').f32Store();
+    k.perRow(rstds).get(rstd).op('f32.demote_f64').f32Store();
+    // y = (x - mean) * rstd * w + b, rounded once
     k.pass((a) => a.store(dst, () => {
-      centered(a);
-      f.get(rstd).op('f32x4.mul');
+      a.load(src);
+      f.set(x);
       a.load(w);
-      f.op('f32x4.mul');
+      f.set(lo);
       a.load(b);
-      f.op('f32x4.add');
+      f.set(hi);
+      for (const high of [false, true]) {
+        centered(high);
+        f.get(rstd2).op('f64x2.mul');
+        promote(lo, high);
+        f.op('f64x2.mul');
+        promote(hi, high);
+        f.op('f64x2.add').op('f32x4.demote_f64x2_zero');
+      }
+      f.shuffleLanes([0, 1, 4, 5]);
     }));
   }, [src, dst]);
 }
