@@ -1,6 +1,6 @@
 // End to end on a small ViT (vit-mnist with 2 layers) trained for 30 steps on synthetic
 // class prototypes plus noise, so that it is not random: every PTQ method against the float
-// model. The table it prints is the one in docs/ptq.md:
+// model. The table it prints is the one in the bitnet README:
 //   cd /work/main && npx vitest run packages/bitnet/test/ptq-vit.test.ts
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Generator, Tensor, randn } from '@bitvit/tensor';
