@@ -10,7 +10,7 @@
 //   cd /work/main && node scripts/bench.mjs train          (or: pnpm bench train)
 //   flags (no "--" before them):
 //     --quick        fewer rounds, 30 memory steps; no tfjs on vit-tiny-32 (that is the default too)
-//     --full         also tfjs on vit-tiny-32 (1 step each: ~100 s on wasm, ~430 s on cpu), more tfjs-cpu rounds
+//     --full         also tfjs on vit-tiny-32 (1 step each: ~2 min on wasm, 8-10 min on cpu), more tfjs-cpu rounds
 //     --only ours|tfjs|torch   one framework (a comma list works: --only ours,torch)
 //     --models vit-mnist|vit-tiny-32   one model (default both)
 //     --steps N      memory run length (default 100, 0 skips it); --long is --steps 1000, as issue 9 asks
@@ -21,7 +21,8 @@
 // step itself; it runs with OPENBLAS_NUM_THREADS=1 (torch's own pool uses the cores) and
 // OMP_WAIT_POLICY=PASSIVE (unless set): with libgomp's default spin-waiting, two torch threads on
 // a loaded 2-core machine took 3 s instead of 0.1 s a step. Ratios are "ours / this row" in
-// images/s: > 1 means ours is faster.
+// images/s (> 1: ours is faster), thread for thread where ours ran on the row's thread count,
+// else against ours on its default threads. figures and caveats: packages/train/docs/bench.md.
 import os from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -403,7 +404,7 @@ function printTable(rows: Row[]): void {
     const ratio = ours && r.framework !== 'ours' ? fmt(ours.imagesPerS / r.imagesPerS, 2) : '';
     const cells = r.note
       ? [r.model, r.variant, r.framework, r.threads, '', '-', r.note, '', '', '']
-      : [r.model, r.variant, r.framework, r.threads, fmt(r.params), String(r.rounds), fmt(r.medianMs, 1), fmt(r.minMs, 1), fmt(r.imagesPerS, 1), ratio];
+      : [r.model, r.variant, r.framework, r.threads, fmt(r.params), String(r.rounds), fmt(r.medianMs, 1), fmt(r.minMs, 1), fmt(r.imagesPerS, r.imagesPerS < 10 ? 2 : 1), ratio];
     console.log(`| ${cells.join(' | ')} |`);
   }
 }
@@ -478,13 +479,13 @@ async function main(): Promise<void> {
       batch: 64,
       ours: QUICK ? [0, 1] : [1, 2],
       ours1: null,
-      // issue 9 measured ~100 s (wasm) and ~430 s (cpu) per step here: one step each, only with --full
+      // ~120 s (wasm) and 450-600 s (cpu) per step here (docs/bench.md): one step each, only with --full
       tfjsWasm: FULL ? [0, 1] : null,
       tfjsCpu: FULL ? [0, 1] : null,
       torch: QUICK ? [1, 2] : [1, 3],
       // its taped activations at batch 64 (~6 GiB) overflow tfjs-backend-wasm's 4 GiB heap
       tfjsMicroBatches: 4,
-      skipNote: FULL ? undefined : 'skipped: ~100 s/step (wasm), ~430 s/step (cpu) per issue 9; run with --full',
+      skipNote: FULL ? undefined : 'skipped: ~120 s/step (wasm), 450-600 s/step (cpu); run with --full',
     },
   ];
   const rows: Row[] = [];
