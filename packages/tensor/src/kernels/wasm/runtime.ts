@@ -3,6 +3,8 @@
 // and copies the result out into a new Float32Array. The copies are memcpy speed (a tenth of a
 // nanosecond a float); the kernels they feed save several nanoseconds a float on exp, erf and
 // rounding, and on the plain ops still save the scalar loop's bounds checks and conversions.
+// (The fresh output array costs more than either copy - its pages fault in on first write -
+// but the TypeScript kernels allocate the same array.)
 //
 // Each call lays its buffers out from HEAP_START afresh (a bump allocator reset per call), every
 // buffer 64-byte aligned with 64 bytes of padding after it: the unary kernels run in whole
