@@ -134,7 +134,7 @@ describe('cli: train, then eval and predict the trained folder', () => {
     expect(trained.steps).toBe(4);
     expect(readJson(join(out, 'summary.json'))['test_accuracy']).toBe(trained.test_accuracy);
     expect(readMetrics(out).filter((r) => r['type'] === undefined)).toHaveLength(4);
-    expect(readJson(join(out, 'run.json'))).toMatchObject({ model: 'vit-mnist', qat: false, steps: 4, batchSize: 32, lr: 2e-3, seed: 42 });
+    expect(readJson(join(out, 'run.json'))).toMatchObject({ model: 'vit-mnist', qat: false, steps: 4, batchSize: 32, lr: 3e-3, seed: 42 });
   });
 
   it('eval gives the test accuracy the run reported', async () => {
