@@ -175,7 +175,7 @@ describe('pnpm study --quick', () => {
       expect(new Set(rows.map((p) => p.layers))).toEqual(new Set(SELECTIONS));
       expect(new Set(rows.map((p) => p.activations))).toEqual(new Set(['dynamic', 'static', 'none']));
       for (const p of rows) {
-        expect(p.label).toBe(ptqLabel(p));
+        expect(p.label).toBe(ptqLabel(p as unknown as Parameters<typeof ptqLabel>[0]));
         expect(p.testAccuracy).toBeGreaterThanOrEqual(0);
         expect(p.testAccuracy).toBeLessThanOrEqual(1);
         expect(p.quantError.top1Agreement).toBeGreaterThan(0);

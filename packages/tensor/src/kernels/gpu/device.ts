@@ -478,7 +478,7 @@ function describeRenderer(mode: GpuMode, run: IKernelRunShortcut): string {
 
 async function describeWebGpu(): Promise<string> {
   // TypeScript's DOM lib does not declare WebGPU yet
-  const webgpu = (navigator as Navigator & { gpu: WebGpuEntry }).gpu;
+  const webgpu = (navigator as unknown as { gpu: WebGpuEntry }).gpu;
   const adapter = await webgpu.requestAdapter();
   const info = adapter?.info;
   return info ? `WebGPU ${info.vendor} ${info.architecture} ${info.description}`.trim() : 'WebGPU (adapter info unavailable)';
