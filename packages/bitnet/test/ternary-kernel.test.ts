@@ -3,8 +3,10 @@ import { packBase3, packI2 } from '../src/packing.js';
 import { quantizeActivationsInt8, roundHalfEven } from '../src/kernels/quantize-activations.js';
 import { ternaryMatmulBase3, ternaryMatmulI2 } from '../src/kernels/ternary-matmul.js';
 import { engineHasRelaxedSwizzle, TernaryMatmulI2Wasm, toRowBlocks, wasmTernaryAvailable } from '../src/kernels/ternary-wasm.js';
-import { sleb, uleb } from '../src/kernels/wasm-builder.js';
 import { setTernaryThreads, ternaryRuntime, ternaryThreads } from '../src/kernels/ternary-runtime.js';
+import { wasm } from '@bitvit/tensor';
+
+const { u32leb: uleb, s32leb: sleb } = wasm;
 
 // mulberry32: a small seeded generator, so a failing case repeats.
 function rng(seed: number): () => number {
@@ -214,7 +216,7 @@ describe('ternaryMatmulBase3 (TypeScript)', () => {
   });
 });
 
-describe('wasm-builder', () => {
+describe('wasm module builder (LEB128)', () => {
   it('encodes LEB128 like the spec examples', () => {
     expect(uleb(0)).toEqual([0]);
     expect(uleb(127)).toEqual([0x7f]);

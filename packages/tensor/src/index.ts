@@ -24,6 +24,8 @@ export { gpuBackend, GpuStorage, tidy, type GpuBackend, type GpuBackendMode } fr
 export { GpuDevice, GpuArray, type GpuInfo, type GpuMode, type GpuModeRequest } from './kernels/gpu/device.js';
 export { loadGpuJs, provideGpuJs } from './kernels/gpu/gpujs.js';
 export { roundHalfEven, erf } from './kernels/cpu/math.js';
+// the WebAssembly module builder the SIMD kernels are emitted with, for other packages' kernels
+export * as wasm from './kernels/wasm/builder.js';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
 export { formatTensor } from './print.js';
 

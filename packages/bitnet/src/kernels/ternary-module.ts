@@ -1,8 +1,8 @@
-// The SIMD ternary kernel module, emitted from TypeScript with wasm-builder.ts: `matmul` (the
-// packed ternary matmul) and `quantize` (per-token int8 activations). How it works: see the notes
-// in ternary-wasm.ts; where it runs: ternary-runtime.ts.
+// The SIMD ternary kernel module, emitted from TypeScript with @bitvit/tensor's WebAssembly module
+// builder (`wasm`): `matmul` (the packed ternary matmul) and `quantize` (per-token int8
+// activations). How it works: see the notes in ternary-wasm.ts; where it runs: ternary-runtime.ts.
 
-import { ModuleBuilder } from './wasm-builder.js';
+import { wasm } from '@bitvit/tensor';
 
 /** Output rows per SIMD block (one i8x16 lane per row). */
 export const ROWS_PER_BLOCK = 16;
@@ -40,7 +40,8 @@ export function buildTernaryModule(
   options: TernaryModuleOptions,
   memory: { shared: boolean; maximumPages?: number } = { shared: false },
 ): Uint8Array<ArrayBuffer> {
-  const m = new ModuleBuilder(memory);
+  // one page to start; only a shared memory declares its maximum (it must)
+  const m = new wasm.ModuleBuilder().importMemory(1, memory.shared ? memory.maximumPages : undefined, memory.shared);
   const P = new Array<'i32'>(14).fill('i32');
   const f = m.addFunction('matmul', P);
   const [tokens, cols, blockFirst, blockCount, xPtr, tablePtr, wPtr, outPtr, outStride, scalePtr, biasPtr, actPtr, yPtr, splitPtr] =
@@ -64,8 +65,8 @@ export function buildTernaryModule(
     f.br(0).end().end();
   };
 
-  f.v128(new Array(16).fill(0x0f)).set(low4);
-  f.v128(PLUS_0).set(plus0).v128(MINUS_0).set(minus0).v128(PLUS_1).set(plus1).v128(MINUS_1).set(minus1);
+  f.v128Bytes(new Array(16).fill(0x0f)).set(low4);
+  f.v128Bytes(PLUS_0).set(plus0).v128Bytes(MINUS_0).set(minus0).v128Bytes(PLUS_1).set(plus1).v128Bytes(MINUS_1).set(minus1);
   f.i32(0).set(t);
   whileLess(t, tokens, () => {
     // ---- split this token's inputs, 16 at a time: x = 16*h + l, h = (x + 8) >> 4 in [-8, 8],
@@ -77,10 +78,10 @@ export function buildTernaryModule(
     f.get(cols).i32(2).op('i32.shl').set(rowEnd);
     f.get(rowEnd).i32(15).op('i32.add').i32(-16).op('i32.and').set(hOffset);
     whileLess(i, rowEnd, () => {
-      f.get(xp).get(i).op('i32.add').mem('v128.load').set(xv);
+      f.get(xp).get(i).op('i32.add').v128Load().set(xv);
       f.get(xv).i32(4).op('i8x16.shr_s').get(xv).i32(3).op('i8x16.shr_u').i32(1).op('i8x16.splat').op('v128.and').op('i8x16.add').set(hv);
-      f.get(splitPtr).get(i).op('i32.add').get(xv).get(hv).i32(4).op('i8x16.shl').op('i8x16.sub').mem('v128.store');
-      f.get(splitPtr).get(i).op('i32.add').get(hOffset).op('i32.add').get(hv).mem('v128.store');
+      f.get(splitPtr).get(i).op('i32.add').get(xv).get(hv).i32(4).op('i8x16.shl').op('i8x16.sub').v128Store();
+      f.get(splitPtr).get(i).op('i32.add').get(hOffset).op('i32.add').get(hv).v128Store();
       f.inc(i, 16);
     });
     // ---- this token's tables: per byte column, for the pair in its low and its high nibble,
@@ -96,19 +97,19 @@ export function buildTernaryModule(
           const rowOffset = (extra: number): void => {
             f.get(lp);
             if (part === 1) f.get(hOffset).op('i32.add');
-            f.mem('v128.load8_splat', at + extra);
+            f.v128Load8Splat(at + extra);
           };
           rowOffset(0); f.set(v0);
           rowOffset(1); f.set(v1);
           f.get(tp);
           f.get(v0).get(plus0).op('v128.and').get(v1).get(plus1).op('v128.and').op('i8x16.add');
           f.get(v0).get(minus0).op('v128.and').get(v1).get(minus1).op('v128.and').op('i8x16.add');
-          f.op('i8x16.sub').mem('v128.store', 32 * pair + 16 * part);
+          f.op('i8x16.sub').v128Store(32 * pair + 16 * part);
         }
       }
       f.inc(lp, 4).inc(tp, 64).inc(k, 1);
     });
-    f.get(actPtr).get(t).i32(2).op('i32.shl').op('i32.add').mem('v128.load32_splat').set(s);
+    f.get(actPtr).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().set(s);
     f.get(outPtr).get(t).get(outStride).op('i32.mul').op('i32.add').set(op);
 
     // ---- each block of 16 output rows ----
@@ -118,22 +119,22 @@ export function buildTernaryModule(
       // wp = wPtr + b * 16 * cols
       f.get(wPtr).get(b).get(cols).op('i32.mul').i32(4).op('i32.shl').op('i32.add').set(wp);
       f.get(tablePtr).set(tp);
-      for (let q = 0; q < 4; q++) f.get(yPtr).v128(zeros).mem('v128.store', 16 * q);
+      for (let q = 0; q < 4; q++) f.get(yPtr).v128Bytes(zeros).v128Store(16 * q);
       f.i32(0).set(k);
       whileLess(k, cols, () => {
         // kEnd = min(k + COLUMNS_PER_WIDEN, cols)
         f.get(k).i32(COLUMNS_PER_WIDEN).op('i32.add').set(kEnd);
         f.block().get(kEnd).get(cols).op('i32.lt_u').brIf(0).get(cols).set(kEnd).end();
-        f.v128(zeros).set(acc0).v128(zeros).set(acc1);
+        f.v128Bytes(zeros).set(acc0).v128Bytes(zeros).set(acc1);
         whileLess(k, kEnd, () => {
           for (let j = 0; j < COLUMNS_PER_STEP; j++) {
             // nibbles: the low one directly, the high one by a 16-bit shift and the same mask
             // (i8x16.shr_u has no x86 instruction; V8 would rebuild a mask for it every time)
-            f.get(wp).mem('v128.load', 16 * j).tee(w).get(low4).op('v128.and').set(nlo);
+            f.get(wp).v128Load(16 * j).tee(w).get(low4).op('v128.and').set(nlo);
             f.get(w).i32(4).op('i16x8.shr_u').get(low4).op('v128.and').set(nhi);
             const lookup = (acc: number, tableOffset: number, nibbles: number, first: boolean): void => {
               if (!first) f.get(acc);
-              f.get(tp).mem('v128.load', 64 * j + tableOffset).get(nibbles).op(swizzle);
+              f.get(tp).v128Load(64 * j + tableOffset).get(nibbles).op(swizzle);
               if (!first) f.op('i8x16.add');
               f.set(acc);
             };
@@ -152,21 +153,21 @@ export function buildTernaryModule(
         for (let q = 0; q < 4; q++) {
           const ext = q % 2 === 0 ? 'i32x4.extend_low_i16x8_s' : 'i32x4.extend_high_i16x8_s';
           f.get(yPtr);
-          f.get(yPtr).mem('v128.load', 16 * q);
+          f.get(yPtr).v128Load(16 * q);
           f.get(q < 2 ? acc0 : acc1).op(ext).op('i32x4.add');
-          f.mem('v128.store', 16 * q);
+          f.v128Store(16 * q);
         }
       });
       // out = float(y) * (scale / s) + bias, 4 rows at a time; o = 16b + 4q
       for (let q = 0; q < 4; q++) {
         const blockRow = (ptr: number): void => void f.get(ptr).get(b).i32(6).op('i32.shl').op('i32.add');
         blockRow(op);
-        f.get(yPtr).mem('v128.load', 16 * q).op('f32x4.convert_i32x4_s');
+        f.get(yPtr).v128Load(16 * q).op('f32x4.convert_i32x4_s');
         blockRow(scalePtr);
-        f.mem('v128.load', 16 * q).get(s).op('f32x4.div').op('f32x4.mul');
+        f.v128Load(16 * q).get(s).op('f32x4.div').op('f32x4.mul');
         blockRow(biasPtr);
-        f.mem('v128.load', 16 * q).op('f32x4.add');
-        f.mem('v128.store', 16 * q);
+        f.v128Load(16 * q).op('f32x4.add');
+        f.v128Store(16 * q);
       }
       f.inc(b, 1);
     });
@@ -183,7 +184,7 @@ export function buildTernaryModule(
  * (f32 division and product, f32x4.nearest = round half to even), so the codes are identical.
  * A non-finite input makes s NaN or 0, which the caller checks.
  */
-function emitQuantize(m: ModuleBuilder): void {
+function emitQuantize(m: wasm.ModuleBuilder): void {
   const f = m.addFunction('quantize', ['i32', 'i32', 'i32', 'i32', 'i32']);
   const [tokens, rowFloats, xfPtr, xPtr, actPtr] = [0, 1, 2, 3, 4];
   const t = f.local('i32'), i = f.local('i32'), rp = f.local('i32'), qp = f.local('i32');
@@ -198,27 +199,27 @@ function emitQuantize(m: ModuleBuilder): void {
     f.get(xfPtr).get(t).get(rowFloats).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(rp);
     f.get(xPtr).get(t).get(rowFloats).op('i32.mul').op('i32.add').set(qp);
     // absmax: four running lane maxima, then the max of the lanes (f32 max propagates NaN)
-    f.v128(new Array<number>(16).fill(0)).set(mx);
+    f.v128Bytes(new Array<number>(16).fill(0)).set(mx);
     loop(i, rowFloats, 4, () => {
-      f.get(mx).get(rp).get(i).i32(2).op('i32.shl').op('i32.add').mem('v128.load').op('f32x4.abs').op('f32x4.max').set(mx);
+      f.get(mx).get(rp).get(i).i32(2).op('i32.shl').op('i32.add').v128Load().op('f32x4.abs').op('f32x4.max').set(mx);
     });
     f.get(mx).f32x4ExtractLane(0).get(mx).f32x4ExtractLane(1).op('f32.max');
     f.get(mx).f32x4ExtractLane(2).get(mx).f32x4ExtractLane(3).op('f32.max').op('f32.max').set(absmax);
     // s = 127 / max(absmax, 1e-5)
     f.get(actPtr).get(t).i32(2).op('i32.shl').op('i32.add');
-    f.f32(127).get(absmax).f32(1e-5).op('f32.max').op('f32.div').mem('f32.store');
-    f.get(actPtr).get(t).i32(2).op('i32.shl').op('i32.add').mem('v128.load32_splat').set(sv);
+    f.f32(127).get(absmax).f32(1e-5).op('f32.max').op('f32.div').f32Store();
+    f.get(actPtr).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().set(sv);
     // 16 codes at a time: round(x * s) to int32, then saturating narrows to int16 and int8
     loop(i, rowFloats, 16, () => {
       f.get(qp).get(i).op('i32.add');
       for (let half = 0; half < 2; half++) {
         for (let quarter = 0; quarter < 2; quarter++) {
-          f.get(rp).get(i).i32(2).op('i32.shl').op('i32.add').mem('v128.load', 32 * half + 16 * quarter);
+          f.get(rp).get(i).i32(2).op('i32.shl').op('i32.add').v128Load(32 * half + 16 * quarter);
           f.get(sv).op('f32x4.mul').op('f32x4.nearest').op('i32x4.trunc_sat_f32x4_s');
         }
         f.op('i16x8.narrow_i32x4_s');
       }
-      f.op('i8x16.narrow_i16x8_s').mem('v128.store');
+      f.op('i8x16.narrow_i16x8_s').v128Store();
     });
   });
 }
@@ -229,7 +230,7 @@ let hasRelaxedSwizzle: boolean | undefined;
 /** Whether this engine validates WebAssembly SIMD: a function making one v128 and dropping it. */
 export function engineHasSimd(): boolean {
   if (hasSimd === undefined) {
-    const probe = new ModuleBuilder();
+    const probe = new wasm.ModuleBuilder().importMemory(1);
     probe.addFunction('probe', []).i32(0).op('i8x16.splat').op('drop');
     hasSimd = typeof WebAssembly === 'object' && WebAssembly.validate(probe.build());
   }
@@ -240,7 +241,7 @@ export function engineHasSimd(): boolean {
  *  with --experimental-wasm-relaxed-simd). */
 export function engineHasRelaxedSwizzle(): boolean {
   if (hasRelaxedSwizzle === undefined) {
-    const probe = new ModuleBuilder();
+    const probe = new wasm.ModuleBuilder().importMemory(1);
     probe.addFunction('probe', []).i32(0).op('i8x16.splat').i32(0).op('i8x16.splat').op('i8x16.relaxed_swizzle').op('drop');
     hasRelaxedSwizzle = engineHasSimd() && WebAssembly.validate(probe.build());
   }

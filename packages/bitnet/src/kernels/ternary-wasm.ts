@@ -1,6 +1,7 @@
-// The fast packed ternary matmul: WebAssembly SIMD emitted from TypeScript (wasm-builder.ts), with
-// the T-MAC table lookup done by `i8x16.swizzle`, 16 output rows at a time. Same result as
-// ternaryMatmulI2 in ternary-matmul.ts: the integer sums exactly, the final rescale in float32.
+// The fast packed ternary matmul: WebAssembly SIMD emitted from TypeScript (@bitvit/tensor's `wasm`
+// module builder), with the T-MAC table lookup done by `i8x16.swizzle`, 16 output rows at a time.
+// Same result as ternaryMatmulI2 in ternary-matmul.ts: the integer sums exactly, the final rescale
+// in float32.
 //
 // The idea (T-MAC, arXiv 2407.00088; bitnet.cpp's TL kernels work the same way):
 // - A packed i2 byte holds 4 weights; its low nibble c0 + 4*c1 codes the pair (w0, w1), its high

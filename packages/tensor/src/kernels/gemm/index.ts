@@ -5,7 +5,7 @@
 //   gemmReference()  the readable register-tiled TypeScript kernel (reference.ts)
 //
 // Files: args.ts (the call and its checks), reference.ts, pack.ts (operand packing),
-// wasm-builder.ts (the binary format), wasm-kernel.ts (the emitted micro-kernel),
+// ../wasm/builder.ts (the binary format), wasm-kernel.ts (the emitted micro-kernel),
 // wasm-gemm.ts (memory layout, units, dispatch), pool.ts (synchronous worker pool).
 
 import { resolveGemmArgs, type GemmArgs } from './args.js';

@@ -18,7 +18,7 @@
 import type { GemmCall } from './args.js';
 import { CONTROL_BYTES, GemmPool, MAX_WORKERS, poolAvailable, type PoolJob } from './pool.js';
 import { buildGemmModule, PACK, UNIT, type KernelShape } from './wasm-kernel.js';
-import { ModuleBuilder, type FunctionBody } from './wasm-builder.js';
+import { ModuleBuilder, type FunctionBody } from '../wasm/builder.js';
 
 export interface Tiling extends KernelShape {
   /** rows of C per unit of work (a multiple of mr) */
@@ -40,12 +40,12 @@ const PARALLEL_PACK_FLOATS = 1 << 17;
 
 /** Whether this engine validates WebAssembly SIMD (a function doing one f32x4.add). */
 export function hasWasmSimd(): boolean {
-  return validates((f, v) => f.v128Zero().v128Zero().f32x4Add().set(v));
+  return validates((f, v) => f.f32x4(0).f32x4(0).op('f32x4.add').set(v));
 }
 
 /** Whether relaxed SIMD validates (Node 20 needs --experimental-wasm-relaxed-simd; on in 22+). */
 export function hasRelaxedSimd(): boolean {
-  return validates((f, v) => f.v128Zero().v128Zero().v128Zero().f32x4RelaxedMadd().set(v));
+  return validates((f, v) => f.f32x4(0).f32x4(0).f32x4(0).op('f32x4.relaxed_madd').set(v));
 }
 
 function validates(emit: (f: FunctionBody, scratch: number) => void): boolean {

@@ -1,4 +1,4 @@
-// Emits the GEMM kernels as a WebAssembly SIMD module (see wasm-builder.ts for the format).
+// Emits the GEMM kernels as a WebAssembly SIMD module (see ../wasm/builder.ts for the format).
 //
 // The scheme is BLIS's (Van Zee & van de Geijn, "BLIS: A Framework for Rapidly Instantiating BLAS
 // Functionality", 2015). The operands are first copied as they are into the memory (wasm-gemm.ts),
@@ -23,7 +23,7 @@
 // The micro-kernel keeps MR * NR/4 f32x4 accumulators; per k it loads NR/4 vectors of B, splats MR
 // scalars of A and does MR * NR/4 multiply-adds. x64 has 16 vector registers, which bounds MR x NR.
 
-import { ModuleBuilder, type FunctionBody } from './wasm-builder.js';
+import { ModuleBuilder, type FunctionBody } from '../wasm/builder.js';
 
 export interface KernelShape {
   /** rows of a micro tile, a multiple of 4 */
@@ -107,13 +107,13 @@ function emitPack(f: FunctionBody, width: number): void {
   {
     for (let r = 0; r < width; r++) {
       if (r === 0) f.get(from).set(row[0]!);
-      else f.get(row[r - 1]!).get(ld).i32Add().set(row[r]!);
+      else f.get(row[r - 1]!).get(ld).op('i32.add').set(row[r]!);
     }
     // 4 k at a time: load 4 floats from each row, transpose each 4 x 4 block, store 4 k-rows
-    f.get(depth).i32Const(2).i32ShrU().tee(k).if();
+    f.get(depth).i32(2).op('i32.shr_u').tee(k).if();
     f.loop();
     {
-      for (let r = 0; r < width; r++) f.get(row[r]!).v128Load().set(v[r]!).get(row[r]!).i32Const(16).i32Add().set(row[r]!);
+      for (let r = 0; r < width; r++) f.get(row[r]!).v128Load().set(v[r]!).get(row[r]!).i32(16).op('i32.add').set(row[r]!);
       for (let g = 0; g < groups; g++) {
         const [x0, x1, x2, x3] = v.slice(4 * g, 4 * g + 4) as [number, number, number, number];
         // [a0 a1 a2 a3] [b..] [c..] [d..]  ->  [a0 b0 a1 b1] [a2 b2 a3 b3] [c0 d0 c1 d1] [c2 d2 c3 d3]
@@ -129,25 +129,25 @@ function emitPack(f: FunctionBody, width: number): void {
           f.get(to).get(t[lo]!).get(t[hi]!).shuffleLanes(lanes).v128Store((q * width + 4 * g) * 4);
         });
       }
-      f.get(to).i32Const(4 * width * 4).i32Add().set(to);
-      f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
+      f.get(to).i32(4 * width * 4).op('i32.add').set(to);
+      f.get(k).i32(1).op('i32.sub').tee(k).brIf(0);
     }
     f.end();
     f.end();
     // the last depth % 4 k, one float at a time
-    f.get(depth).i32Const(3).i32And().tee(k).if();
+    f.get(depth).i32(3).op('i32.and').tee(k).if();
     f.loop();
     {
       for (let r = 0; r < width; r++) {
         f.get(to).get(row[r]!).f32Load().f32Store(r * 4);
-        f.get(row[r]!).i32Const(4).i32Add().set(row[r]!);
+        f.get(row[r]!).i32(4).op('i32.add').set(row[r]!);
       }
-      f.get(to).i32Const(width * 4).i32Add().set(to);
-      f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
+      f.get(to).i32(width * 4).op('i32.add').set(to);
+      f.get(k).i32(1).op('i32.sub').tee(k).brIf(0);
     }
     f.end();
     f.end();
-    f.get(from).get(ld).i32Const(width).i32Mul().i32Add().set(from); // next panel: width rows on
+    f.get(from).get(ld).i32(width).op('i32.mul').op('i32.add').set(from); // next panel: width rows on
   }
   f.else();
   {
@@ -155,15 +155,15 @@ function emitPack(f: FunctionBody, width: number): void {
     f.loop(); // one k: width neighbouring floats
     {
       for (let g = 0; g < groups; g++) f.get(to).get(row[0]!).v128Load(16 * g).v128Store(16 * g);
-      f.get(row[0]!).get(ld).i32Add().set(row[0]!);
-      f.get(to).i32Const(width * 4).i32Add().set(to);
-      f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
+      f.get(row[0]!).get(ld).op('i32.add').set(row[0]!);
+      f.get(to).i32(width * 4).op('i32.add').set(to);
+      f.get(k).i32(1).op('i32.sub').tee(k).brIf(0);
     }
     f.end();
-    f.get(from).i32Const(width * 4).i32Add().set(from); // next panel: width columns on
+    f.get(from).i32(width * 4).op('i32.add').set(from); // next panel: width columns on
   }
   f.end();
-  f.get(p).i32Const(1).i32Sub().tee(p).brIf(0);
+  f.get(p).i32(1).op('i32.sub').tee(p).brIf(0);
   f.end();
 }
 
@@ -176,27 +176,27 @@ function emitPack(f: FunctionBody, width: number): void {
  */
 function emitMoveRows(f: FunctionBody): void {
   const [src, srcLd, dst, dstLd, rows, rowBytes] = [0, 1, 2, 3, 4, 5];
-  f.get(rows).i32Eqz().if().return().end();
+  f.get(rows).op('i32.eqz').if().return().end();
   // forward when dstLd < srcLd, or the strides are equal and dst <= src
-  f.get(dstLd).get(srcLd).i32LtU().get(dstLd).get(srcLd).i32Eq().get(dst).get(src).i32LeU().i32And().i32Or().if();
+  f.get(dstLd).get(srcLd).op('i32.lt_u').get(dstLd).get(srcLd).op('i32.eq').get(dst).get(src).op('i32.le_u').op('i32.and').op('i32.or').if();
   {
     f.loop();
     f.get(dst).get(src).get(rowBytes).memoryCopy();
-    f.get(src).get(srcLd).i32Add().set(src);
-    f.get(dst).get(dstLd).i32Add().set(dst);
-    f.get(rows).i32Const(1).i32Sub().tee(rows).brIf(0);
+    f.get(src).get(srcLd).op('i32.add').set(src);
+    f.get(dst).get(dstLd).op('i32.add').set(dst);
+    f.get(rows).i32(1).op('i32.sub').tee(rows).brIf(0);
     f.end();
   }
   f.else();
   {
     // start from the last row
-    f.get(src).get(rows).i32Const(1).i32Sub().get(srcLd).i32Mul().i32Add().set(src);
-    f.get(dst).get(rows).i32Const(1).i32Sub().get(dstLd).i32Mul().i32Add().set(dst);
+    f.get(src).get(rows).i32(1).op('i32.sub').get(srcLd).op('i32.mul').op('i32.add').set(src);
+    f.get(dst).get(rows).i32(1).op('i32.sub').get(dstLd).op('i32.mul').op('i32.add').set(dst);
     f.loop();
     f.get(dst).get(src).get(rowBytes).memoryCopy();
-    f.get(src).get(srcLd).i32Sub().set(src);
-    f.get(dst).get(dstLd).i32Sub().set(dst);
-    f.get(rows).i32Const(1).i32Sub().tee(rows).brIf(0);
+    f.get(src).get(srcLd).op('i32.sub').set(src);
+    f.get(dst).get(dstLd).op('i32.sub').set(dst);
+    f.get(rows).i32(1).op('i32.sub').tee(rows).brIf(0);
     f.end();
   }
   f.end();
@@ -232,14 +232,14 @@ function emitGemmUnit(f: FunctionBody, o: KernelOptions, packA: FunctionBody): v
   const bv = Array.from({ length: nv }, () => f.local('v128'));
   const av = f.local('v128');
 
-  f.get(K).i32Const(nr * 4).i32Mul().set(bStripStride);
+  f.get(K).i32(nr * 4).op('i32.mul').set(bStripStride);
   f.get(K).set(kLeft).get(a).set(aK).get(b).set(bK);
 
   // Every loop below is a do-while: the counts are >= 1 (the caller guarantees it).
   f.loop(); // K blocks
   {
     // kc = min(KC, kLeft)
-    f.i32Const(KC).get(kLeft).get(kLeft).i32Const(KC).i32GtS().select().set(kc);
+    f.i32(KC).get(kLeft).get(kLeft).i32(KC).op('i32.gt_s').op('select').set(kc);
     f.get(aK).get(aLd).get(mPanels).get(kc).get(scratch).get(aKContiguous).call(packA);
     f.get(bK).set(bj).get(c).set(cj).get(nPanels).set(j);
     f.loop(); // strips of B
@@ -248,27 +248,27 @@ function emitGemmUnit(f: FunctionBody, o: KernelOptions, packA: FunctionBody): v
       f.loop(); // panels of A
       {
         emitMicroKernel();
-        f.get(ai).get(kc).i32Const(mr * 4).i32Mul().i32Add().set(ai);
-        f.get(ci).get(ldc).i32Const(mr).i32Mul().i32Add().set(ci);
-        f.get(i).i32Const(1).i32Sub().tee(i).brIf(0);
+        f.get(ai).get(kc).i32(mr * 4).op('i32.mul').op('i32.add').set(ai);
+        f.get(ci).get(ldc).i32(mr).op('i32.mul').op('i32.add').set(ci);
+        f.get(i).i32(1).op('i32.sub').tee(i).brIf(0);
       }
       f.end();
-      f.get(bj).get(bStripStride).i32Add().set(bj);
-      f.get(cj).i32Const(nr * 4).i32Add().set(cj);
-      f.get(j).i32Const(1).i32Sub().tee(j).brIf(0);
+      f.get(bj).get(bStripStride).op('i32.add').set(bj);
+      f.get(cj).i32(nr * 4).op('i32.add').set(cj);
+      f.get(j).i32(1).op('i32.sub').tee(j).brIf(0);
     }
     f.end();
     // A moves kc along k: kc floats when k runs along its rows, kc rows otherwise
-    f.get(aK).get(kc).i32Const(4).i32Mul().get(kc).get(aLd).i32Mul().get(aKContiguous).select().i32Add().set(aK);
-    f.get(bK).get(kc).i32Const(nr * 4).i32Mul().i32Add().set(bK);
-    f.i32Const(1).set(loadC); // later K blocks add to what the first one stored
-    f.get(kLeft).get(kc).i32Sub().tee(kLeft).i32Const(0).i32GtS().brIf(0);
+    f.get(aK).get(kc).i32(4).op('i32.mul').get(kc).get(aLd).op('i32.mul').get(aKContiguous).op('select').op('i32.add').set(aK);
+    f.get(bK).get(kc).i32(nr * 4).op('i32.mul').op('i32.add').set(bK);
+    f.i32(1).set(loadC); // later K blocks add to what the first one stored
+    f.get(kLeft).get(kc).op('i32.sub').tee(kLeft).i32(0).op('i32.gt_s').brIf(0);
   }
   f.end();
 
   /** MR x NR tile: acc = sum over kc of (A column k) x (B row k), then C = acc or C += acc. */
   function emitMicroKernel(): void {
-    for (const row of acc) for (const v of row) f.v128Zero().set(v);
+    for (const row of acc) for (const v of row) f.f32x4(0).set(v);
     f.get(ai).set(pa).get(bj).set(pb).get(kc).set(k);
     f.loop();
     {
@@ -277,13 +277,13 @@ function emitGemmUnit(f: FunctionBody, o: KernelOptions, packA: FunctionBody): v
         f.get(pa).v128Load32Splat(4 * r).set(av);
         for (let v = 0; v < nv; v++) {
           const accumulator = acc[r]![v]!;
-          if (o.relaxed) f.get(av).get(bv[v]!).get(accumulator).f32x4RelaxedMadd().set(accumulator);
-          else f.get(accumulator).get(av).get(bv[v]!).f32x4Mul().f32x4Add().set(accumulator);
+          if (o.relaxed) f.get(av).get(bv[v]!).get(accumulator).op('f32x4.relaxed_madd').set(accumulator);
+          else f.get(accumulator).get(av).get(bv[v]!).op('f32x4.mul').op('f32x4.add').set(accumulator);
         }
       }
-      f.get(pa).i32Const(mr * 4).i32Add().set(pa);
-      f.get(pb).i32Const(nr * 4).i32Add().set(pb);
-      f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
+      f.get(pa).i32(mr * 4).op('i32.add').set(pa);
+      f.get(pb).i32(nr * 4).op('i32.add').set(pb);
+      f.get(k).i32(1).op('i32.sub').tee(k).brIf(0);
     }
     f.end();
     for (const add of [true, false]) {
@@ -294,11 +294,11 @@ function emitGemmUnit(f: FunctionBody, o: KernelOptions, packA: FunctionBody): v
       for (let r = 0; r < mr; r++) {
         for (let v = 0; v < nv; v++) {
           f.get(crow);
-          if (add) f.get(crow).v128Load(16 * v).get(acc[r]![v]!).f32x4Add();
+          if (add) f.get(crow).v128Load(16 * v).get(acc[r]![v]!).op('f32x4.add');
           else f.get(acc[r]![v]!);
           f.v128Store(16 * v);
         }
-        if (r < mr - 1) f.get(crow).get(ldc).i32Add().set(crow);
+        if (r < mr - 1) f.get(crow).get(ldc).op('i32.add').set(crow);
       }
     }
     f.end();

@@ -1,13 +1,14 @@
-// A WebAssembly module builder for the elementwise, reduction and normalisation kernels: the
-// binary format written byte by byte from TypeScript, so no toolchain and no prebuilt binary.
+// The WebAssembly module builder every emitted kernel uses: the elementwise, reduction and
+// normalisation kernels (kernels/wasm/*), the GEMM (kernels/gemm/wasm-kernel.ts) and, exported
+// from @bitvit/tensor as `wasm`, the packed ternary kernel of @bitvit/bitnet. The binary format
+// is written byte by byte from TypeScript, so no toolchain and no prebuilt binary. Instructions
+// go by their text-format names, so emitter code reads like a .wat listing:
 //
-// The GEMM has its own, smaller builder (kernels/gemm/wasm-builder.ts: the dozen instructions a
-// GEMM needs, no f64). These kernels need about a hundred more (f64 for exact scales and sums,
-// lane-wise compares and selects, integer tricks on float bits), so they get this one; both
-// encode the same format and could become one file.
+//   f.get(x).get(y).op('i32.add').set(z);       // z = x + y
 //
 // Format reference: https://webassembly.github.io/spec/core/binary/ (5.4 instructions, 5.5
-// modules) and the fixed-width SIMD proposal's opcode table (all SIMD opcodes follow 0xfd).
+// modules), the fixed-width SIMD proposal's opcode table (all SIMD opcodes follow 0xfd, written
+// as LEB128, so those from 0x80 up take two bytes) and the relaxed-SIMD proposal's.
 
 export type ValType = 'i32' | 'f32' | 'f64' | 'v128';
 const VALTYPE: Record<ValType, number> = { i32: 0x7f, f32: 0x7d, f64: 0x7c, v128: 0x7b };
@@ -61,11 +62,17 @@ function section(id: number, body: number[]): number[] {
 
 // The SIMD instructions without immediates that the kernels use, by their text-format names.
 const SIMD = {
-  'f32x4.splat': 0x13, 'f64x2.splat': 0x14, 'i32x4.splat': 0x11,
+  'i8x16.splat': 0x0f, 'i16x8.splat': 0x10, 'i32x4.splat': 0x11, 'f32x4.splat': 0x13, 'f64x2.splat': 0x14,
+  'i8x16.swizzle': 0x0e,
   'f32x4.eq': 0x41, 'f32x4.ne': 0x42, 'f32x4.lt': 0x43, 'f32x4.gt': 0x44, 'f32x4.le': 0x45, 'f32x4.ge': 0x46,
   'v128.not': 0x4d, 'v128.and': 0x4e, 'v128.andnot': 0x4f, 'v128.or': 0x50, 'v128.xor': 0x51,
   'v128.bitselect': 0x52, 'v128.any_true': 0x53,
   'f32x4.demote_f64x2_zero': 0x5e, 'f64x2.promote_low_f32x4': 0x5f,
+  'i8x16.narrow_i16x8_s': 0x65, 'i16x8.narrow_i32x4_s': 0x85,
+  'i8x16.shl': 0x6b, 'i8x16.shr_s': 0x6c, 'i8x16.shr_u': 0x6d, 'i8x16.add': 0x6e, 'i8x16.sub': 0x71,
+  'i16x8.extend_low_i8x16_s': 0x87, 'i16x8.extend_high_i8x16_s': 0x88,
+  'i16x8.shl': 0x8b, 'i16x8.shr_s': 0x8c, 'i16x8.shr_u': 0x8d, 'i16x8.add': 0x8e, 'i16x8.sub': 0x91, 'i16x8.mul': 0x95,
+  'i32x4.extend_low_i16x8_s': 0xa7, 'i32x4.extend_high_i16x8_s': 0xa8,
   'f32x4.ceil': 0x67, 'f32x4.floor': 0x68, 'f32x4.trunc': 0x69, 'f32x4.nearest': 0x6a,
   'i32x4.shl': 0xab, 'i32x4.shr_s': 0xac, 'i32x4.shr_u': 0xad, 'i32x4.add': 0xae, 'i32x4.sub': 0xb1,
   'i32x4.gt_s': 0x3b, 'i32x4.eq': 0x37,
@@ -75,6 +82,9 @@ const SIMD = {
   'f32x4.pmin': 0xea, 'f32x4.pmax': 0xeb,
   'f64x2.add': 0xf0, 'f64x2.sub': 0xf1, 'f64x2.mul': 0xf2,
   'i32x4.trunc_sat_f32x4_s': 0xf8, 'f32x4.convert_i32x4_s': 0xfa,
+  // relaxed SIMD (Node 22+, Chrome 114+): relaxed_swizzle may do anything for indices >= 16 (one
+  // instruction less on x86), relaxed_madd(a, b, c) = a*b + c, fused where the CPU has FMA
+  'i8x16.relaxed_swizzle': 0x100, 'f32x4.relaxed_madd': 0x105,
 } as const;
 export type SimdOp = keyof typeof SIMD;
 
@@ -142,6 +152,8 @@ export class FunctionBody {
   get(index: number): this { return this.emit(0x20, ...u32leb(index)); }
   set(index: number): this { return this.emit(0x21, ...u32leb(index)); }
   tee(index: number): this { return this.emit(0x22, ...u32leb(index)); }
+  /** `local += step` for an i32 local. */
+  inc(index: number, step: number): this { return this.get(index).i32(step).op('i32.add').set(index); }
 
   // constants
   i32(value: number): this { return this.emit(0x41, ...s32leb(value)); }
@@ -154,6 +166,11 @@ export class FunctionBody {
     const lane = [...new Uint8Array(Int32Array.of(value).buffer)];
     return this.simd(0x0c, ...lane, ...lane, ...lane, ...lane);
   }
+  /** A v128 constant from its 16 bytes, lane 0 first (lookup tables, per-byte masks). */
+  v128Bytes(bytes: readonly number[]): this {
+    if (bytes.length !== 16) throw new Error(`FunctionBody.v128Bytes: expected 16 bytes, got ${bytes.length}`);
+    return this.simd(0x0c, ...bytes.map((b) => b & 0xff));
+  }
 
   // memory; `offset` is a constant added to the address on the stack
   i32Load(offset = 0): this { return this.emit(0x28, ...this.memarg(2, offset)); }
@@ -164,8 +181,12 @@ export class FunctionBody {
   f64Store(offset = 0): this { return this.emit(0x39, ...this.memarg(3, offset)); }
   v128Load(offset = 0): this { return this.simd(0x00, ...this.memarg(4, offset)); }
   v128Store(offset = 0): this { return this.simd(0x0b, ...this.memarg(4, offset)); }
-  /** Loads one f32 into all four lanes. */
+  /** Loads one byte into all sixteen lanes. */
+  v128Load8Splat(offset = 0): this { return this.simd(0x07, ...this.memarg(0, offset)); }
+  /** Loads one f32 (or i32) into all four lanes. */
   v128Load32Splat(offset = 0): this { return this.simd(0x09, ...this.memarg(2, offset)); }
+  /** memory.copy(dst, src, bytes) from the bulk-memory proposal: memmove, overlap allowed. */
+  memoryCopy(): this { return this.emit(0xfc, ...u32leb(10), 0x00, 0x00); }
 
   // lanes
   f32x4ExtractLane(lane: number): this { return this.simd(0x1f, lane); }
@@ -199,10 +220,12 @@ interface FunctionEntry {
 export class ModuleBuilder {
   private readonly types: number[][] = [];
   private readonly functions: FunctionEntry[] = [];
-  private memory: { initial: number; maximum: number; shared: boolean } | null = null;
+  private memory: { initial: number; maximum: number | undefined; shared: boolean } | null = null;
 
-  /** Imports env.memory; sizes in 64 KiB pages. A shared memory must declare its maximum. */
-  importMemory(initial: number, maximum: number, shared: boolean): this {
+  /** Imports env.memory; sizes in 64 KiB pages. A shared memory (threads proposal; a
+   *  SharedArrayBuffer underneath, so workers can use it too) must declare its maximum. */
+  importMemory(initial: number, maximum?: number, shared = false): this {
+    if (shared && maximum === undefined) throw new Error('ModuleBuilder.importMemory: a shared memory needs a maximum');
     this.memory = { initial, maximum, shared };
     return this;
   }
@@ -225,8 +248,8 @@ export class ModuleBuilder {
     push(section(1, vec(this.types)));
     if (this.memory) {
       const { initial, maximum, shared } = this.memory;
-      // limits flags: 0x01 = min and max, 0x03 = min, max and shared (threads proposal)
-      const limits = [shared ? 0x03 : 0x01, ...u32leb(initial), ...u32leb(maximum)];
+      // limits flags: 0x00 = min only, 0x01 = min and max, 0x03 = min, max and shared
+      const limits = maximum === undefined ? [0x00, ...u32leb(initial)] : [shared ? 0x03 : 0x01, ...u32leb(initial), ...u32leb(maximum)];
       push(section(2, vec([[...name('env'), ...name('memory'), 0x02, ...limits]])));
     }
     push(section(3, vec(this.functions.map((f) => u32leb(f.typeIndex)))));
