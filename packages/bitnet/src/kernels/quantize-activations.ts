@@ -6,12 +6,9 @@
 // so x ~ xq / s. The arithmetic is float32 like PyTorch's (Math.fround after each step), so the codes
 // equal those of `torch.round(x * s).clamp(-128, 127)` on a float32 tensor, ties included.
 
-// round half to even, as torch.round does: Math.round(-2.5) is -2 and Math.round(2.5) is 3, both
-// biased up; torch gives -2 and 2.
-export function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
+// round half to even, as torch.round does (Math.round(-2.5) is -2 and Math.round(2.5) is 3, both
+// biased up; torch gives -2 and 2): the tensor core's, re-exported for the kernel tests.
+export { roundHalfEven } from '@bitvit/tensor';
 
 const MIN_ABSMAX = Math.fround(1e-5);
 // Adding and subtracting 1.5 * 2^52 rounds a double of magnitude < 2^51 to an integer in the FPU's
