@@ -65,4 +65,3 @@ export async function saveModel(model: ImageClassifier, dir: string, preprocesso
   await savePretrained(model, dir, { preprocessor });
 }
 
-export { presetConfig };

@@ -188,13 +188,14 @@ export class Trainer {
     const schedule = scheduleOf(o, totalSteps);
     const objective: ObjectiveOptions = { labelSmoothing: o.labelSmoothing, teacher, distillation: o.distillation, temperature: o.temperature, distillAlpha: o.distillAlpha };
 
+    const parameters = model.parameters(); // fixed for the run: the step and the checkpoint walk this list
     const ckptPath = join(o.out, 'checkpoint.safetensors');
     const lastGood = (): string => existsSync(ckptPath)
       ? `The last good checkpoint (${ckptPath}) is intact; resume with --resume ${o.out} after lowering --lr`
       : 'No checkpoint was written yet';
     // Only finite weights are checkpointed, so the file on disk is always a state to go back to.
     const checkpoint = async (): Promise<void> => {
-      for (const p of model.parameters()) {
+      for (const p of parameters) {
         if (!p.data.every(Number.isFinite)) throw new TrainingDiverged(`train: weights are not finite after step ${pos.step}; stopping. ${lastGood()}.`);
       }
       pos.rng = defaultGenerator().getState();
@@ -268,7 +269,7 @@ export class Trainer {
           loss.backward();
           // The global gradient norm (clipping when asked): a finite loss can still have an
           // overflowing gradient, and one update with it would put NaN into every weight.
-          const gradNorm = clipGradNorm(model.parameters(), o.clipGrad > 0 ? o.clipGrad : Infinity);
+          const gradNorm = clipGradNorm(parameters, o.clipGrad > 0 ? o.clipGrad : Infinity);
           if (!Number.isFinite(gradNorm)) {
             throw new TrainingDiverged(`train: gradient norm is ${gradNorm} at step ${pos.step + 1} (epoch ${pos.epoch + 1}, loss ${lossValue}); stopping. ${lastGood()}.`);
           }
