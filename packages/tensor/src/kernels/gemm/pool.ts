@@ -5,28 +5,34 @@
 // its own instance of the same compiled module over the same shared memory. A job is a table of
 // records in that memory, each one call of an exported function: gemmUnit(record, scratch) for
 // compute units (UNIT in wasm-kernel.ts; each thread has its own scratch), packTask(record) for
-// packing tasks (PACK). The caller wakes the workers with
-// Atomics.notify, and every thread takes units from a shared counter (Atomics.add) until none are
-// left, so a thread slowed by another process simply takes fewer units. The caller then sleeps in
-// Atomics.wait (allowed on Node's main thread) until each worker it woke says it is done.
+// packing tasks (PACK).
+//
+// Records are claimed from one Int32 slot, CLAIM = job tag << 16 | records not yet claimed, by
+// compare-and-swap, as in the kernels' pool (../wasm/pool.ts): a worker claims only while the tag
+// is its job's, and the caller waits for the claimed records to *finish*, not for the workers to
+// wake. On this 2-core machine a woken worker is often scheduled late (the other core is busy
+// with the caller, the kernels' worker or the garbage collector); it then finds nothing left and
+// sleeps again, and the caller, which ran the records itself, never waited for it. (An earlier
+// version waited for every woken worker to check in: 14-17 ms of a 120 ms vit-mnist training
+// step went to that wait.)
 //
 // The control block is the first CONTROL_BYTES of the memory, as Int32 slots. A record that traps
 // (an out-of-bounds access would be a bug here) fails the call with an error on either side.
 
 export const CONTROL_BYTES = 512;
-const NEXT = 0; // next unit to take
-const COUNT = 1; // units in the job
-const TABLE = 2; // byte address of the unit table
+const CLAIM = 0; // job tag << 16 | records not yet claimed (claimed from the top down)
+const FINISHED = 1; // records of the current job finished
+const TABLE = 2; // byte address of the record table
 const WORKER_UNITS = 3; // units the workers (not the caller) have run, for tests and tuning
 const KIND = 4; // 0: compute units (gemmUnit), 1: packing tasks (packTask)
 const RECORD_BYTES = 5; // bytes per record in the table
 const SCRATCH = 6; // byte address of the caller's scratch; worker w's is SCRATCH + (w+1)*SCRATCH_BYTES
 const SCRATCH_BYTES = 7;
-const GO = 8; // GO + w: job number posted to worker w (-1: exit)
-const DONE = 24; // DONE + w: last job number worker w finished
+const GO = 8; // the tag of the latest job (the workers sleep on it; -1: exit)
 const READY = 40; // READY + w: 1 once worker w has instantiated the module
 const FAILED = 56; // FAILED + w: 1 when a record threw in worker w (a trap: a bug, not bad input)
 export const MAX_WORKERS = 16;
+const MAX_RECORDS = 0xffff; // per job: the low 16 bits of CLAIM
 
 // The worker's whole program. It is a string run with `eval: true`, so the same code works
 // from the TypeScript sources (tsx, vitest) and from the built dist/ without a separate file.
@@ -38,29 +44,31 @@ const { gemmUnit, packTask } = new WebAssembly.Instance(module, { env: { memory 
 const ctl = new Int32Array(memory.buffer, 0, ${CONTROL_BYTES / 4});
 Atomics.store(ctl, ${READY} + index, 1);
 Atomics.notify(ctl, ${READY} + index);
-let job = 0;
+let seen = 0;
 for (;;) {
-  Atomics.wait(ctl, ${GO} + index, job);
-  job = Atomics.load(ctl, ${GO} + index);
-  if (job < 0) break;
-  const count = Atomics.load(ctl, ${COUNT});
-  const table = Atomics.load(ctl, ${TABLE});
-  const recordBytes = Atomics.load(ctl, ${RECORD_BYTES});
-  const packing = Atomics.load(ctl, ${KIND}) === 1;
-  const scratch = Atomics.load(ctl, ${SCRATCH}) + (index + 1) * Atomics.load(ctl, ${SCRATCH_BYTES});
+  Atomics.wait(ctl, ${GO}, seen);
+  const tag = Atomics.load(ctl, ${GO});
+  if (tag < 0) break;
+  seen = tag;
   let ran = 0;
-  try {
-    for (let u; (u = Atomics.add(ctl, ${NEXT}, 1)) < count; ran++) {
-      if (packing) packTask(table + u * recordBytes);
-      else gemmUnit(table + u * recordBytes, scratch);
+  for (;;) {
+    const c = Atomics.load(ctl, ${CLAIM});
+    if (c >>> 16 !== tag || (c & ${MAX_RECORDS}) === 0) break;
+    if (Atomics.compareExchange(ctl, ${CLAIM}, c, c - 1) !== c) continue;
+    // the claim holds the job in place: the caller changes nothing until this record finishes
+    const record = Atomics.load(ctl, ${TABLE}) + ((c & ${MAX_RECORDS}) - 1) * Atomics.load(ctl, ${RECORD_BYTES});
+    try {
+      if (Atomics.load(ctl, ${KIND}) === 1) packTask(record);
+      else gemmUnit(record, Atomics.load(ctl, ${SCRATCH}) + (index + 1) * Atomics.load(ctl, ${SCRATCH_BYTES}));
+      ran++;
+    } catch (error) {
+      console.error('gemm worker ' + index + ':', error);
+      Atomics.store(ctl, ${FAILED} + index, 1);
     }
-  } catch (error) {
-    console.error('gemm worker ' + index + ':', error);
-    Atomics.store(ctl, ${FAILED} + index, 1);
+    Atomics.add(ctl, ${FINISHED}, 1);
+    Atomics.notify(ctl, ${FINISHED});
   }
-  Atomics.add(ctl, ${WORKER_UNITS}, ran);
-  Atomics.store(ctl, ${DONE} + index, job);
-  Atomics.notify(ctl, ${DONE} + index);
+  if (ran) Atomics.add(ctl, ${WORKER_UNITS}, ran);
 }
 `;
 
@@ -96,7 +104,7 @@ export interface PoolJob {
 export class GemmPool {
   private readonly workers: WorkerHandle[] = [];
   private readonly ctl: Int32Array;
-  private jobNumber = 0;
+  private tag = 0;
 
   /** Starts `size` workers, each instantiating `module` over `memory`. Waits up to `readyMs` for
    *  them to come up; one that is not up yet simply joins later jobs when it is. */
@@ -132,33 +140,46 @@ export class GemmPool {
   /** Runs records 0..count-1 of the job's table, on the workers that are up and on this thread
    *  (through runHere(record address)); returns when all are done. */
   run(job: PoolJob, runHere: (record: number) => void): void {
+    for (let first = 0; first < job.count; first += MAX_RECORDS) {
+      const count = Math.min(MAX_RECORDS, job.count - first);
+      this.runSome({ ...job, table: job.table + first * job.recordBytes, count }, runHere);
+    }
+  }
+
+  private runSome(job: PoolJob, runHere: (record: number) => void): void {
     const ctl = this.ctl;
     const { table, count, recordBytes } = job;
-    const number = (this.jobNumber = (this.jobNumber + 1) & 0x3fffffff);
+    // the previous job is over (its records all finished), so no worker reads these now
+    const tag = (this.tag = (this.tag % 0x7fff) + 1);
     Atomics.store(ctl, KIND, job.kind === 'pack' ? 1 : 0);
     Atomics.store(ctl, RECORD_BYTES, recordBytes);
     Atomics.store(ctl, SCRATCH, job.scratch);
     Atomics.store(ctl, SCRATCH_BYTES, job.scratchBytes);
-    Atomics.store(ctl, COUNT, count);
     Atomics.store(ctl, TABLE, table);
-    Atomics.store(ctl, NEXT, 0);
-    const woken: number[] = [];
-    for (let w = 0; w < this.workers.length; w++) {
-      if (Atomics.load(ctl, READY + w) !== 1) continue;
-      Atomics.store(ctl, GO + w, number);
-      Atomics.notify(ctl, GO + w);
-      woken.push(w);
-    }
+    Atomics.store(ctl, FINISHED, 0);
+    Atomics.store(ctl, CLAIM, (tag << 16) | count);
+    Atomics.store(ctl, GO, tag);
+    Atomics.notify(ctl, GO);
     let failed: number[] = [];
     try {
-      for (let u; (u = Atomics.add(ctl, NEXT, 1)) < count; ) runHere(table + u * recordBytes);
-    } finally {
-      // Every woken worker must report this job done before the control block is reused (one
-      // that woke late may still be about to take a unit number), even when this thread threw.
-      for (const w of woken) {
-        for (let done; (done = Atomics.load(ctl, DONE + w)) !== number; ) Atomics.wait(ctl, DONE + w, done);
+      for (;;) {
+        const c = Atomics.load(ctl, CLAIM);
+        if ((c & MAX_RECORDS) === 0) break;
+        if (Atomics.compareExchange(ctl, CLAIM, c, c - 1) !== c) continue;
+        try {
+          runHere(table + ((c & MAX_RECORDS) - 1) * recordBytes);
+        } finally {
+          Atomics.add(ctl, FINISHED, 1);
+        }
       }
-      failed = woken.filter((w) => Atomics.exchange(ctl, FAILED + w, 0) !== 0);
+    } finally {
+      // Records a worker claimed may still be running; they must finish before the control block
+      // is reused, even when this thread threw (take the unclaimed ones off the table first).
+      for (let c; ((c = Atomics.load(ctl, CLAIM)) & MAX_RECORDS) !== 0; ) {
+        if (Atomics.compareExchange(ctl, CLAIM, c, c & ~MAX_RECORDS) === c) Atomics.add(ctl, FINISHED, c & MAX_RECORDS);
+      }
+      for (let done; (done = Atomics.load(ctl, FINISHED)) < count; ) Atomics.wait(ctl, FINISHED, done);
+      failed = this.workers.map((_, w) => w).filter((w) => Atomics.exchange(ctl, FAILED + w, 0) !== 0);
     }
     if (failed.length) {
       throw new Error(`GemmPool: a ${job.kind} record threw in worker ${failed.join(', ')} (its error is on stderr); the result is incomplete`);
@@ -167,11 +188,9 @@ export class GemmPool {
 
   /** Tells the workers to exit and terminates them. */
   close(): void {
-    for (let w = 0; w < this.workers.length; w++) {
-      Atomics.store(this.ctl, GO + w, -1);
-      Atomics.notify(this.ctl, GO + w);
-      void this.workers[w]!.terminate();
-    }
+    Atomics.store(this.ctl, GO, -1);
+    Atomics.notify(this.ctl, GO);
+    for (const worker of this.workers) void worker.terminate();
     this.workers.length = 0;
   }
 }

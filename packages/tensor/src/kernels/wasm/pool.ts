@@ -8,7 +8,7 @@
 // a worker claims only while the tag is its job's, and the caller waits for the units to finish,
 // not for the workers to wake. On a loaded machine a worker may be scheduled milliseconds late;
 // it then finds nothing left and goes back to sleep, and the caller, which took the units itself,
-// never waited for it. (The GEMM's pool waits for every woken worker to check in.)
+// never waited for it. (The GEMM's pool, ../gemm/pool.ts, claims the same way.)
 //
 // Workers are never terminated while the program runs: Worker.terminate() can stop one in the
 // middle of a unit, and a unit that never finishes would hang the caller. Fewer threads means
