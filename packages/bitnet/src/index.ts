@@ -29,3 +29,4 @@ export { ptqToTernary, packedIncompatibility } from './ptq/export.js';
 export { quantizeActivationsInt8 } from './kernels/quantize-activations.js';
 export { ternaryMatmulI2, ternaryMatmulBase3 } from './kernels/ternary-matmul.js';
 export { TernaryMatmulI2Wasm, wasmTernaryAvailable, setTernaryThreads, ternaryThreads } from './kernels/ternary-wasm.js';
+export { TernaryMatmulUnrolled, UNROLLED_MIN_TOKENS, MAX_UNROLLED_NONZEROS } from './kernels/ternary-unrolled.js';

@@ -11,6 +11,7 @@ import { packI2, unpackBase3, unpackI2, type TernaryScheme, packedRowBytes } fro
 import { quantizeActivationsInt8 } from './kernels/quantize-activations.js';
 import { ternaryMatmulI2 } from './kernels/ternary-matmul.js';
 import { TernaryMatmulI2Wasm, wasmTernaryAvailable } from './kernels/ternary-wasm.js';
+import { TernaryMatmulUnrolled, UNROLLED_MIN_TOKENS } from './kernels/ternary-unrolled.js';
 
 export class TernaryLinear extends Module {
   readonly inFeatures: number;
@@ -24,6 +25,11 @@ export class TernaryLinear extends Module {
   bias: Parameter | null;
   norm: (Module & { forward(x: Tensor): Tensor }) | null;
   private kernel: TernaryMatmulI2Wasm | null | undefined;
+  private unrolled: TernaryMatmulUnrolled | null | undefined;
+  /** Calls with at least this many tokens use the unrolled add/sub kernel (kernels/ternary-unrolled.ts)
+   *  where the layer is small enough for it; fewer tokens use the packed table kernel. Both give the
+   *  same floats. Infinity: never unrolled; 0: always where possible. */
+  static unrolledMinTokens = UNROLLED_MIN_TOKENS;
   private dequantized: Tensor | null = null;
 
   constructor(opts: {
@@ -89,9 +95,9 @@ export class TernaryLinear extends Module {
       const tokens = xn.size / this.inFeatures;
       const out = new Float32Array(tokens * this.outFeatures);
       const bias = this.bias ? this.bias.data : null;
-      const kernel = this.wasmKernel();
+      const kernel = (tokens >= TernaryLinear.unrolledMinTokens ? this.unrolledKernel() : null) ?? this.wasmKernel();
       if (kernel) {
-        kernel.linear(xn.data, tokens, this.weightScale, bias, out); // quantizes x to int8 inside WebAssembly
+        kernel.linear(xn.data, tokens, this.weightScale, bias, out); // quantizes x to int8 inside WebAssembly, either kernel
       } else {
         const codes = new Int8Array(xn.size);
         const actScale = new Float32Array(tokens);
@@ -100,6 +106,15 @@ export class TernaryLinear extends Module {
       }
       return new Tensor(out, [...x.shape.slice(0, -1), this.outFeatures]);
     });
+  }
+
+  /** The unrolled kernel, compiled on first use (~10-40 ms for a 64-wide layer); null where the
+   *  layer has too many nonzero weights or WebAssembly SIMD is missing. */
+  private unrolledKernel(): TernaryMatmulUnrolled | null {
+    if (this.unrolled === undefined) {
+      this.unrolled = TernaryMatmulUnrolled.fromPacked(this.packed, this.outFeatures, this.inFeatures, { perTensorScale: this.weightScale.length === 1 });
+    }
+    return this.unrolled;
   }
 
   /** The SIMD kernel, built on first use; null where WebAssembly SIMD is missing. */
