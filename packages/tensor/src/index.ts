@@ -4,6 +4,7 @@ export { noGrad, isGradEnabled, record, backward, type GraphNode } from './autog
 export * from './shape.js';
 export * from './creation.js';
 export { Generator, manualSeed, defaultGenerator, type GeneratorState } from './random.js';
+export { allocFloats, recycleMemory, setStoragePool, storagePoolStats } from './storage.js';
 export * from './ops/elementwise.js';
 export * from './ops/reduce.js';
 export * from './ops/shape.js';

@@ -33,7 +33,7 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { Generator, getBackend, noGrad, randint, randn, type Tensor } from '@bitvit/tensor';
+import { Generator, getBackend, noGrad, randint, randn, recycleMemory, type Tensor } from '@bitvit/tensor';
 import { AdamW, crossEntropy } from '@bitvit/nn';
 import { createModel, presetConfig, type ViTConfig } from '@bitvit/vit';
 import { convertToBitNet } from '@bitvit/bitnet';
@@ -256,7 +256,13 @@ async function benchModel(plan: ModelPlan, qat: boolean, env: Env): Promise<Row[
       warmup,
       rounds,
       prepare: async () => env.gemm?.set(threads),
-      step: async () => timed(step),
+      // the yield after the step (not timed) lets the storage pool take back the step's arrays,
+      // as the Trainer does each step (packages/tensor/src/storage.ts)
+      step: async () => {
+        const result = timed(step);
+        await recycleMemory();
+        return result;
+      },
     });
     contestants.push(ours(env.defaultThreads, plan.ours));
     if (plan.ours1 && env.gemm && env.defaultThreads > 1) contestants.push(ours(1, plan.ours1));
@@ -359,7 +365,7 @@ interface MemoryReport {
   heap: Array<{ step: number; heapMiB: number; externalMiB: number; rssMiB: number }>;
 }
 
-function memoryRun(steps: number): MemoryReport {
+async function memoryRun(steps: number): Promise<MemoryReport> {
   // gc() between checkpoints, so heap figures are what is live, not what is waiting to be collected.
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as () => void;
@@ -372,12 +378,16 @@ function memoryRun(steps: number): MemoryReport {
     heap.push({ step: at, heapMiB: mib(m.heapUsed), externalMiB: mib(m.external), rssMiB: mib(m.rss) }); // external includes arrayBuffers
   };
   const warmup = Math.min(10, Math.max(1, Math.floor(steps / 10)));
-  for (let i = 0; i < warmup; i++) step();
+  for (let i = 0; i < warmup; i++) {
+    step();
+    await recycleMemory();
+  }
   checkpoint(warmup);
   let peakRss = process.memoryUsage.rss();
   const ms: number[] = [];
   for (let i = warmup + 1; i <= steps; i++) {
     ms.push(timed(step).ms);
+    await recycleMemory();
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
     if (i === Math.floor((warmup + steps) / 2)) checkpoint(i);
     if (i % 10 === 0) process.stderr.write(`  memory: step ${i}/${steps}\r`);
@@ -452,7 +462,7 @@ async function main(): Promise<void> {
 
   const env: Env = { torch, gemm, defaultThreads: gemm?.info().threads ?? 1 };
   // Memory first, so the process' peak RSS is ours alone (tfjs and the big model come after).
-  const memory = ONLY.has('ours') && MEMORY_STEPS > 0 ? memoryRun(MEMORY_STEPS) : null;
+  const memory = ONLY.has('ours') && MEMORY_STEPS > 0 ? await memoryRun(MEMORY_STEPS) : null;
 
   if (ONLY.has('tfjs')) {
     const diff = await checkTfjsMatchesOurs();

@@ -4,7 +4,7 @@
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Generator, Tensor, defaultGenerator, manualSeed } from '@bitvit/tensor';
+import { Generator, Tensor, defaultGenerator, manualSeed, recycleMemory } from '@bitvit/tensor';
 import {
   AdamW, SGD, applySchedule, bitnetSchedule, clipGradNorm, constantSchedule, paramGroupsWithDecay, warmupDecaySchedule,
   type Optimizer, type Schedule,
@@ -278,6 +278,9 @@ export class Trainer {
           const pred = logits.argmax(-1).data;
           let correct = 0;
           for (let i = 0; i < labels.length; i++) if (pred[i] === labels[i]) correct++;
+          // One turn of the event loop: the storage pool takes back this step's arrays (finalizers
+          // run only between tasks), and a Ctrl-C gets through. Counted in the step's time.
+          await recycleMemory();
           const seconds = (performance.now() - t0) / 1000;
           pos.step++;
           pos.batchInEpoch++;

@@ -3,6 +3,7 @@
 import { Tensor } from '../../tensor.js';
 import { broadcastShapes, broadcastStrides, shapeStr, sizeOf, stridesOf } from '../../shape.js';
 import { gemm } from '../gemm/index.js';
+import { allocFloats } from '../../storage.js';
 import { collapseDims } from './loops.js';
 
 export function matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
@@ -22,7 +23,7 @@ export function matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): 
   const batchA = a.shape.slice(0, -2);
   const batchB = b.shape.slice(0, -2);
   const batch = broadcastShapes('matmul', batchA, batchB);
-  const out = new Float32Array(sizeOf(batch) * M * N);
+  const out = allocFloats(sizeOf(batch) * M * N); // the GEMM writes every element
   const A = a.data;
   const B = b.data;
 

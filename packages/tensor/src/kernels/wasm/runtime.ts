@@ -3,12 +3,13 @@
 // and copies the result out into a new Float32Array. The copies are memcpy speed (a tenth of a
 // nanosecond a float); the kernels they feed save several nanoseconds a float on exp, erf and
 // rounding, and on the plain ops still save the scalar loop's bounds checks and conversions.
-// (The fresh output array costs more than either copy - its pages fault in on first write -
-// but the TypeScript kernels allocate the same array.)
+// (A fresh output array costs more than either copy - its pages fault in on first write - so
+// outputs come from the storage pool, which recycles the arrays of tensors that are gone.)
 //
 // Each call lays its buffers out from HEAP_START afresh (a bump allocator reset per call), every
 // buffer 64-byte aligned with 64 bytes of padding after it: the unary kernels run in whole
 // vectors past a buffer's end, and nothing needs freeing.
+import { allocFloats } from '../../storage.js';
 import { ModuleBuilder } from './builder.js';
 import { emitElementwise } from './elementwise.js';
 import { emitLayout } from './layout.js';
@@ -172,9 +173,11 @@ export class KernelRuntime {
     return at;
   }
 
-  /** Copies n floats out into a new Float32Array. */
+  /** Copies n floats out into a new Float32Array (from the storage pool, ../../storage.ts). */
   take(at: number, n: number): Float32Array {
-    return this.f32.slice(at >> 2, (at >> 2) + n);
+    const out = allocFloats(n);
+    out.set(this.f32.subarray(at >> 2, (at >> 2) + n));
+    return out;
   }
 
   private grow(bytes: number): void {
