@@ -1,97 +1,152 @@
-// The storage pool (src/storage.ts): recycled arrays, never one that is still alive, bounded when
-// a loop never yields, and training that gives the same numbers with the pool on and off.
+// The storage pool (src/storage.ts) and the WebAssembly heap under it (src/kernels/wasm/heap.ts):
+// recycled blocks, never one that is still alive, bounded when a loop never yields, and training
+// that gives the same numbers with the pool on and off, in the heap and in ArrayBuffers.
 // Recycling needs the garbage collector to run at a known moment, so those cases run in a fresh
 // Node process with --expose-gc.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { allocFloats, setStoragePool, storagePoolStats } from '../src/storage.js';
+import { Heap, theHeap } from '../src/kernels/wasm/heap.js';
 
 const tensorIndex = new URL('../src/index.ts', import.meta.url).href;
+const heapModule = new URL('../src/kernels/wasm/heap.ts', import.meta.url).href;
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 
-function runNode(code: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', code], {
+function runNode(code: string, flags = ['--expose-gc']): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', code], {
     cwd: repoRoot, encoding: 'utf8', timeout: 120_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe('allocFloats', () => {
-  afterEach(() => setStoragePool({ enabled: true, capBytes: 1 << 30 }));
+describe('Heap', () => {
+  it('hands out aligned power-of-two blocks and reuses freed ones of the same size', () => {
+    const h = new Heap(true);
+    const a = h.alloc(100), b = h.alloc(100), c = h.alloc(5000);
+    expect(Heap.blockBytes(100)).toBe(128);
+    expect(Heap.blockBytes(5000)).toBe(8192);
+    expect([a % 64, b % 64, c % 64]).toEqual([0, 0, 0]);
+    expect(new Set([a, b, c]).size).toBe(3);
+    expect(h.inUse).toBe(128 + 128 + 8192);
+    h.free(b, 100);
+    expect(h.alloc(120)).toBe(b); // same size class
+    expect(h.alloc(100)).not.toBe(b);
+  });
 
-  it('gives arrays of the asked length; small ones are plain', () => {
+  it('knows its own arrays, also after growing', () => {
+    const h = new Heap(true);
+    const before = h.floats(h.alloc(400), 100);
+    const big = h.alloc(64 << 20); // grows the memory
+    const after = h.floats(big, 10);
+    expect(h.address(before)).toBe(before.byteOffset);
+    expect(h.address(after)).toBe(big);
+    expect(h.address(new Float32Array(10))).toBe(-1);
+    expect(h.address(theHeap().floats(theHeap().alloc(64), 4))).toBe(-1); // another heap's
+  });
+});
+
+describe('allocFloats', () => {
+  afterEach(() => setStoragePool({ enabled: true, capBytes: 1 << 30, inHeap: true }));
+
+  it('gives arrays of the asked length, in the heap in Node; small ones are plain', () => {
     const before = storagePoolStats();
     expect(allocFloats(10).length).toBe(10);
     expect(storagePoolStats().plain).toBe(before.plain + 1);
     const big = allocFloats(5000);
     expect(big.length).toBe(5000);
-    expect(big.buffer.byteLength).toBe(32768); // the size class: the next power of two in bytes
-    expect(storagePoolStats().misses).toBe(before.misses + 1);
+    expect(big.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(theHeap().address(big)).toBe(big.byteOffset);
+    expect(storagePoolStats().heapArrays).toBe(before.heapArrays + 1);
+    setStoragePool({ inHeap: false });
+    const own = allocFloats(5000);
+    expect(own.buffer).toBeInstanceOf(ArrayBuffer);
+    expect(own.buffer.byteLength).toBe(32768); // the size class: 20,000 + 64 bytes -> 2^15
   });
 
   it('stays under its cap when nothing is given back', () => {
     const start = storagePoolStats();
     setStoragePool({ capBytes: start.outstandingBytes + (1 << 20) });
     const held: Float32Array[] = [];
-    for (let i = 0; i < 40; i++) held.push(allocFloats(16384)); // 64 KiB each: 16 fit in 1 MiB
+    for (let i = 0; i < 40; i++) held.push(allocFloats(16000)); // 64,064 bytes: blocks of 64 KiB, 16 fit in 1 MiB
     const s = storagePoolStats();
     expect(s.outstandingBytes - start.outstandingBytes).toBe(1 << 20);
     expect(s.plain - start.plain).toBe(24);
-    expect(held.every((a) => a.length === 16384)).toBe(true);
+    expect(held.every((a) => a.length === 16000)).toBe(true);
   });
 
-  it('is plain allocation when turned off', () => {
+  it('is plain allocation when turned off, and refuses bad settings', () => {
     setStoragePool({ enabled: false });
     const before = storagePoolStats().plain;
-    allocFloats(100000);
+    const a = allocFloats(100000);
     expect(storagePoolStats().plain).toBe(before + 1);
+    expect(a.buffer).toBeInstanceOf(ArrayBuffer);
     expect(() => setStoragePool({ capBytes: -1 })).toThrow(/capBytes must be >= 0/);
+    expect(() => setStoragePool({ collectAboveBytes: Number.NaN })).toThrow(/collectAboveBytes must be >= 0/);
   });
 });
 
-describe('recycling (fresh process, forced garbage collection)', () => {
-  it('reuses the buffers of arrays that are gone, zeroes them when asked, and never hands out a live one', () => {
+describe('recycling (fresh process)', () => {
+  it('reuses the blocks of arrays that are gone and never hands out a live one', () => {
     const r = runNode(`
       import { allocFloats, recycleMemory, storagePoolStats } from '${tensorIndex}';
+      import { theHeap } from '${heapModule}';
+      const heap = theHeap();
       const live = allocFloats(8192);
       for (let i = 0; i < live.length; i++) live[i] = i;
-      const liveBuffer = live.buffer;
+      const addresses = [];
       // in a function of its own, so no register of this one keeps the last array alive
-      (() => { for (let i = 0; i < 20; i++) allocFloats(8192).fill(7); })();
-      globalThis.gc();
+      (() => { for (let i = 0; i < 20; i++) addresses.push(heap.address(allocFloats(8192).fill(7))); })();
+      const inUseBefore = heap.inUse;
       globalThis.gc();
       await recycleMemory();
-      const s1 = storagePoolStats();
+      const inUseAfter = heap.inUse;
+      const size = heap.memory.buffer.byteLength;
       const again = [];
       for (let i = 0; i < 20; i++) again.push(allocFloats(8192));
-      const s2 = storagePoolStats();
       for (const a of again) a.fill(-1);
       let liveOk = true;
       for (let i = 0; i < live.length; i++) if (live[i] !== i) liveOk = false;
       console.log(JSON.stringify({
-        freeAfterGc: s1.freeBytes, hits: s2.hits - s1.hits,
-        reusedLive: again.some((a) => a.buffer === liveBuffer), liveOk,
+        freed: inUseBefore - inUseAfter,
+        reused: again.filter((a) => addresses.includes(heap.address(a))).length,
+        grew: heap.memory.buffer.byteLength !== size,
+        reusedLive: again.some((a) => heap.address(a) === heap.address(live)), liveOk,
       }));
     `);
     expect(r.stderr).toBe('');
-    const out = JSON.parse(r.stdout) as { freeAfterGc: number; hits: number; reusedLive: boolean; liveOk: boolean };
-    expect(out.freeAfterGc).toBe(20 * 32768);
-    expect(out.hits).toBe(20);
+    const out = JSON.parse(r.stdout) as { freed: number; reused: number; grew: boolean; reusedLive: boolean; liveOk: boolean };
+    expect(out.freed).toBe(20 * 65536); // 32,768 + 64 bytes: blocks of 64 KiB
+    expect(out.reused).toBe(20);
+    expect(out.grew).toBe(false);
     expect(out.reusedLive).toBe(false);
     expect(out.liveOk).toBe(true);
   });
 
-  it('zeroes a recycled buffer when asked', () => {
+  it('collects by itself in recycleMemory once enough is out', () => {
+    // no --expose-gc: recycleMemory must find V8's collection on its own
+    const r = runNode(`
+      import { allocFloats, recycleMemory, setStoragePool, storagePoolStats } from '${tensorIndex}';
+      setStoragePool({ collectAboveBytes: 4 << 20 });
+      (() => { for (let i = 0; i < 40; i++) allocFloats(65536).fill(1); })(); // 40 blocks of 512 KiB
+      const out = storagePoolStats().outstandingBytes;
+      await recycleMemory();
+      console.log(JSON.stringify({ out, after: storagePoolStats().outstandingBytes }));
+    `, []);
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { out: number; after: number };
+    expect(out.out).toBe(40 * 524288);
+    expect(out.after).toBeLessThan(out.out / 4);
+  });
+
+  it('zeroes a recycled block when asked', () => {
     const r = runNode(`
       import { allocFloats, recycleMemory } from '${tensorIndex}';
       (() => allocFloats(10000).fill(3))();
       globalThis.gc();
-      globalThis.gc();
       await recycleMemory();
       const z = allocFloats(10000, true);
       (() => allocFloats(10000).fill(5))();
-      globalThis.gc();
       globalThis.gc();
       await recycleMemory();
       const u = allocFloats(10000);
@@ -103,11 +158,11 @@ describe('recycling (fresh process, forced garbage collection)', () => {
     expect(out.oldValues).toBe(5); // not zeroed: the contents are unspecified, and here the old ones
   });
 
-  it('trains to the same bits with the pool on and off', () => {
+  it('trains to the same bits with the pool off, on in the heap and on in ArrayBuffers', () => {
     const r = runNode(`
-      import { Tensor, Generator, randn, randint, matmul, relu, logSoftmax, recycleMemory, setStoragePool, storagePoolStats } from '${tensorIndex}';
-      async function run(pool) {
-        setStoragePool({ enabled: pool });
+      import { Generator, randn, randint, matmul, relu, logSoftmax, layerNorm, recycleMemory, setStoragePool, storagePoolStats } from '${tensorIndex}';
+      async function run(settings) {
+        setStoragePool(settings);
         const g = new Generator(1);
         const w1 = randn([96, 256], { generator: g }).mul(0.1); w1.requiresGrad = true;
         const w2 = randn([256, 10], { generator: g }).mul(0.1); w2.requiresGrad = true;
@@ -115,7 +170,8 @@ describe('recycling (fresh process, forced garbage collection)', () => {
         const y = randint(0, 10, [128], { generator: g });
         const losses = [];
         for (let step = 0; step < 6; step++) {
-          const logp = logSoftmax(matmul(relu(matmul(x, w1)), w2), -1);
+          const h = layerNorm(relu(matmul(x, w1)), null, null);
+          const logp = logSoftmax(matmul(h, w2), -1);
           const loss = logp.gather(1, y.reshape([128, 1])).mean().neg();
           w1.grad = null; w2.grad = null;
           loss.backward();
@@ -126,13 +182,16 @@ describe('recycling (fresh process, forced garbage collection)', () => {
         }
         return losses;
       }
-      const off = await run(false);
-      const on = await run(true);
-      console.log(JSON.stringify({ off, on, hits: storagePoolStats().hits }));
+      const off = await run({ enabled: false });
+      const heap = await run({ enabled: true, inHeap: true });
+      const buffers = await run({ enabled: true, inHeap: false });
+      console.log(JSON.stringify({ off, heap, buffers, stats: storagePoolStats() }));
     `);
     expect(r.stderr).toBe('');
-    const out = JSON.parse(r.stdout) as { off: number[]; on: number[]; hits: number };
-    expect(out.on).toEqual(out.off);
-    expect(out.hits).toBeGreaterThan(10);
+    const out = JSON.parse(r.stdout) as { off: number[]; heap: number[]; buffers: number[]; stats: { hits: number; heapArrays: number } };
+    expect(out.heap).toEqual(out.off);
+    expect(out.buffers).toEqual(out.off);
+    expect(out.stats.heapArrays).toBeGreaterThan(20);
+    expect(out.stats.hits).toBeGreaterThan(10);
   });
 });

@@ -53,7 +53,7 @@ export function unary(op: UnaryOp, x: Tensor): Tensor {
   if (n < MIN_SIZE || !ready()) return ref.unary(op, x);
   const k = rt();
   k.reset();
-  const src = k.put(x.data), dst = k.alloc(n);
+  const src = k.put(x.data), dst = k.output(n);
   const parts = HEAVY_UNARY.has(op) ? pieces(k, n, n, 4) : [[0, n] as [number, number]];
   k.run(`unary_${op}`, parts.map(([start, len]) => [src + 4 * start, dst + 4 * start, len]));
   return new Tensor(k.take(dst, n), x.shape);
@@ -73,7 +73,7 @@ export function binary(op: BinaryOp, x: Tensor, y: Tensor): Tensor {
   const rows = nd === 2 ? c.shape[0]! : 1;
   const k = rt();
   k.reset();
-  const a = k.put(x.data), b = k.put(y.data), dst = k.alloc(n);
+  const a = k.put(x.data), b = k.put(y.data), dst = k.output(n);
   const aRow = nd === 2 ? xs[0]! * 4 : 0, bRow = nd === 2 ? ys[0]! * 4 : 0;
   k.fn(`binary_${op}`)(a, b, dst, rows, cols, aRow, bRow, xs[nd - 1]!, ys[nd - 1]!);
   return new Tensor(k.take(dst, n), shape);
@@ -84,7 +84,7 @@ export function clamp(x: Tensor, min: number, max: number): Tensor {
   if (n < MIN_SIZE || !ready()) return ref.clamp(x, min, max);
   const k = rt();
   k.reset();
-  const src = k.put(x.data), dst = k.alloc(n);
+  const src = k.put(x.data), dst = k.output(n);
   // min and max become f32: for f32 values v, v < fround(min) exactly when v < min, and the
   // clamped value is stored as fround(min) either way, so the result matches the reference
   k.fn('clamp')(src, dst, n, min, max);
@@ -96,7 +96,7 @@ export function geluBackward(x: Tensor, grad: Tensor): Tensor {
   if (n < MIN_SIZE || !ready()) return ref.geluBackward(x, grad);
   const k = rt();
   k.reset();
-  const a = k.put(x.data), g = k.put(grad.data), dst = k.alloc(n);
+  const a = k.put(x.data), g = k.put(grad.data), dst = k.output(n);
   k.run('geluBackward', pieces(k, n, n, 4).map(([start, len]) => [a + 4 * start, g + 4 * start, dst + 4 * start, len]));
   return new Tensor(k.take(dst, n), x.shape);
 }
@@ -117,7 +117,7 @@ export function reduce(op: ReduceOp, x: Tensor, dims: readonly number[], keepdim
   const outSize = sizeOf(kept);
   const k = rt();
   k.reset();
-  const src = k.put(x.data), dst = k.alloc(outSize);
+  const src = k.put(x.data), dst = k.output(outSize);
   if (nd === 1 && reduced[0]) {
     k.fn(`${op}Rows`)(src, dst, 1, c.shape[0]!);
   } else if (nd === 2 && !reduced[0] && reduced[1]) {
@@ -147,7 +147,7 @@ function rowwise(name: string, x: Tensor, reference: (x: Tensor) => Tensor): Ten
   const [rows, cols] = rowsOf(x);
   const k = rt();
   k.reset();
-  const src = k.put(x.data), dst = k.alloc(x.size);
+  const src = k.put(x.data), dst = k.output(x.size);
   k.run(name, pieces(k, rows, x.size).map(([r, n]) => [src + 4 * r * cols, dst + 4 * r * cols, n, cols]));
   return new Tensor(k.take(dst, x.size), x.shape);
 }
@@ -158,7 +158,7 @@ function rowwiseBackward(name: string, y: Tensor, grad: Tensor, reference: (y: T
   const [rows, cols] = rowsOf(y);
   const k = rt();
   k.reset();
-  const yy = k.put(y.data), g = k.put(grad.data), dst = k.alloc(y.size);
+  const yy = k.put(y.data), g = k.put(grad.data), dst = k.output(y.size);
   k.fn(name)(yy, g, dst, rows, cols);
   return new Tensor(k.take(dst, y.size), y.shape);
 }
@@ -173,10 +173,10 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const [rows, cols] = rowsOf(x);
   const k = rt();
   k.reset();
-  const src = k.put(x.data), dst = k.alloc(x.size);
+  const src = k.put(x.data), dst = k.output(x.size);
   const w = weight ? k.put(weight.data) : k.filled(cols, 1);
   const b = bias ? k.put(bias.data) : k.filled(cols, 0);
-  const means = k.alloc(rows), rstds = k.alloc(rows);
+  const means = k.output(rows), rstds = k.output(rows);
   k.run('layerNorm', pieces(k, rows, x.size).map(([r, n]) => {
     const at = 4 * r * cols;
     return [src + at, dst + at, w, b, means + 4 * r, rstds + 4 * r, n, cols, eps];
@@ -199,7 +199,7 @@ export function layerNormBackward(
   const xs = k.put(x.data), g = k.put(grad.data);
   const w = weight ? k.put(weight.data) : k.filled(cols, 1);
   const means = k.put(mean.data), rstds = k.put(rstd.data);
-  const dx = k.alloc(x.size), dw = k.alloc(cols), db = k.alloc(cols), acc = k.alloc(4 * cols);
+  const dx = k.output(x.size), dw = k.output(cols), db = k.output(cols), acc = k.alloc(4 * cols);
   k.fn('layerNormBackward')(xs, g, w, means, rstds, dx, dw, db, acc, rows, cols);
   return {
     dx: new Tensor(k.take(dx, x.size), x.shape),
@@ -213,7 +213,7 @@ export function absmaxQuantize(x: Tensor, groupSize: number, qmax: number, eps: 
   const groups = x.size / groupSize;
   const k = rt();
   k.reset();
-  const src = k.put(x.data), dst = k.alloc(x.size), scales = k.alloc(groups);
+  const src = k.put(x.data), dst = k.output(x.size), scales = k.output(groups);
   k.run('absmaxQuantize', pieces(k, groups, x.size).map(([g, n]) => {
     const at = 4 * g * groupSize;
     return [src + at, dst + at, scales + 4 * g, n, groupSize, qmax, eps];
@@ -226,7 +226,7 @@ export function ternaryQuantize(x: Tensor, scale: Tensor, groupSize: number): Te
   const groups = x.size / groupSize;
   const k = rt();
   k.reset();
-  const src = k.put(x.data), scales = k.put(scale.data), dst = k.alloc(x.size);
+  const src = k.put(x.data), scales = k.put(scale.data), dst = k.output(x.size);
   k.fn('ternaryQuantize')(src, dst, scales, groups, groupSize);
   return new Tensor(k.take(dst, x.size), x.shape);
 }
@@ -246,7 +246,7 @@ function stridedCopy(x: Tensor, shape: readonly number[], srcStrides: number[], 
   if (ss[nd - 1] !== 1 || ds[nd - 1] !== 1) return reference();
   const k = rt();
   k.reset();
-  const src = k.put(x.data), dst = k.alloc(n);
+  const src = k.put(x.data), dst = k.output(n);
   // levels: the three dims before the last (missing ones count once); leading dims loop here
   const level = (d: number): [number, number, number] => (d >= 0 ? [c.shape[d]!, ss[d]! * 4, ds[d]! * 4] : [1, 0, 0]);
   const [l0, l1, l2] = [level(nd - 4), level(nd - 3), level(nd - 2)];

@@ -1,27 +1,21 @@
-// The kernels' WebAssembly instance and its memory. A tensor lives in a JavaScript Float32Array,
-// which WebAssembly cannot address, so a kernel call copies its inputs into this memory, runs,
-// and copies the result out into a new Float32Array. The copies are memcpy speed (a tenth of a
-// nanosecond a float); the kernels they feed save several nanoseconds a float on exp, erf and
-// rounding, and on the plain ops still save the scalar loop's bounds checks and conversions.
-// (A fresh output array costs more than either copy - its pages fault in on first write - so
-// outputs come from the storage pool, which recycles the arrays of tensors that are gone.)
+// The kernels' WebAssembly instance, on the heap (heap.ts). Inputs that already live in the heap
+// (tensor data from the storage pool, ../../storage.ts) are read where they are; others are
+// copied into a scratch block first. Outputs big enough for the pool are written straight into a
+// pool array's block, which becomes the result tensor's data; small ones are written to scratch
+// and copied out. (The copies are memcpy speed, but on a training step they added up to 15% of
+// the time, and a fresh output array costs more than a copy: its pages fault in on first write.)
 //
-// Each call lays its buffers out from HEAP_START afresh (a bump allocator reset per call), every
-// buffer 64-byte aligned with 64 bytes of padding after it: the unary kernels run in whole
-// vectors past a buffer's end, and nothing needs freeing.
+// Each call lays its scratch out afresh (a bump allocator reset per call), every buffer 64-byte
+// aligned with 64 bytes of padding after it: the unary kernels run in whole vectors past a
+// buffer's end. Pool blocks have the same padding (storage.ts asks for 64 bytes more).
 import { allocFloats } from '../../storage.js';
 import { ModuleBuilder } from './builder.js';
 import { emitElementwise } from './elementwise.js';
 import { emitLayout } from './layout.js';
 import { emitNn } from './nn.js';
 import { emitReduce } from './reduce.js';
-import { CONTROL_BYTES, KernelPool, MAX_WORKERS, poolAvailable } from './pool.js';
-
-const PAGE = 65536;
-const INITIAL_PAGES = 64; // 4 MiB; grows with the largest call
-const MAXIMUM_PAGES = 16384; // 1 GiB
-/** Bytes at the start of the memory kept for the worker pool's control block. */
-export const HEAP_START = CONTROL_BYTES;
+import { KernelPool, MAX_WORKERS } from './pool.js';
+import { HEAP_INITIAL_PAGES, HEAP_MAX_PAGES, Heap, theHeap } from './heap.js';
 
 export type KernelFunction = (...args: number[]) => void;
 
@@ -41,7 +35,7 @@ export function hasWasmSimd(): boolean {
 
 /** The module with every kernel, importing a memory of the given kind. */
 export function buildKernelModule(shared: boolean): Uint8Array<ArrayBuffer> {
-  const mod = new ModuleBuilder().importMemory(INITIAL_PAGES, MAXIMUM_PAGES, shared);
+  const mod = new ModuleBuilder().importMemory(HEAP_INITIAL_PAGES, HEAP_MAX_PAGES, shared);
   emitElementwise(mod);
   emitReduce(mod);
   emitNn(mod);
@@ -49,51 +43,52 @@ export function buildKernelModule(shared: boolean): Uint8Array<ArrayBuffer> {
   return mod.build();
 }
 
-/** The compiled module and the memory it imports (shared where workers can use it). */
+/** The compiled module and the heap whose memory it imports. */
 interface CompiledKernels {
   module: WebAssembly.Module;
-  memory: WebAssembly.Memory;
-  shared: boolean;
-}
-
-function kernelMemory(): { memory: WebAssembly.Memory; shared: boolean } {
-  const shared = poolAvailable();
-  try {
-    return { memory: new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared }), shared };
-  } catch {
-    // a browser page without cross-origin isolation has no shared memory: one thread then
-    return { memory: new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES }), shared: false };
-  }
+  heap: Heap;
 }
 
 function compileKernels(): CompiledKernels {
-  const { memory, shared } = kernelMemory();
-  return { module: new WebAssembly.Module(buildKernelModule(shared)), memory, shared };
+  const heap = theHeap();
+  return { module: new WebAssembly.Module(buildKernelModule(heap.shared)), heap };
 }
 
 export class KernelRuntime {
   readonly module: WebAssembly.Module;
   readonly memory: WebAssembly.Memory;
   readonly shared: boolean;
+  readonly heap: Heap;
   private readonly exports: Record<string, KernelFunction>;
   private readonly names: string[];
-  /** The memory as floats and as doubles (unit arguments); re-made whenever the memory grows. */
-  f32: Float32Array;
-  private f64: Float64Array;
-  private top = HEAP_START;
+  /** The call's scratch: a heap block bumped from `top`; blocks outgrown during a call are freed
+   *  at the next reset(). */
+  private scratch = { at: 0, bytes: 0 };
+  private outgrown: Array<{ at: number; bytes: number }> = [];
+  private top = 0;
+  /** Pool arrays handed out by output() in this call, by byte address, for take(). */
+  private readonly outputs = new Map<number, Float32Array>();
   private pool: KernelPool | null = null;
   private wantedThreads = 1;
 
   constructor(threads = 1, compiled?: CompiledKernels) {
-    const { module, memory, shared } = compiled ?? compileKernels();
-    this.memory = memory;
-    this.shared = shared;
+    const { module, heap } = compiled ?? compileKernels();
+    this.heap = heap;
+    this.memory = heap.memory;
+    this.shared = heap.shared;
     this.module = module;
-    this.exports = new WebAssembly.Instance(module, { env: { memory } }).exports as Record<string, KernelFunction>;
+    this.exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as Record<string, KernelFunction>;
     this.names = Object.keys(this.exports);
-    this.f32 = new Float32Array(memory.buffer);
-    this.f64 = new Float64Array(memory.buffer);
     this.setThreads(threads);
+  }
+
+  /** The heap as floats (a fresh view after it grows). */
+  get f32(): Float32Array {
+    return this.heap.f32;
+  }
+
+  private get f64(): Float64Array {
+    return new Float64Array(this.heap.f32.buffer);
   }
 
   /** Threads a split call uses: this one and the pool's workers (once they are up). */
@@ -135,8 +130,9 @@ export class KernelRuntime {
     this.startPool(0);
     const nargs = units[0]!.length;
     const table = this.alloc(units.length * nargs * 2); // f64 arguments, 8-byte aligned
-    units.forEach((u, i) => this.f64.set(u, table / 8 + i * nargs));
-    this.pool!.run(this.names.indexOf(name), fn, table, units.length, nargs, this.f64);
+    const f64 = this.f64;
+    units.forEach((u, i) => f64.set(u, table / 8 + i * nargs));
+    this.pool!.run(this.names.indexOf(name), fn, table, units.length, nargs, f64);
   }
 
   /** An exported kernel by name; throws for a name the module does not have. */
@@ -146,23 +142,48 @@ export class KernelRuntime {
     return f;
   }
 
-  /** Starts a call's layout: every buffer handed out before is free again. */
+  /** Starts a call's layout: every scratch buffer handed out before is free again. */
   reset(): void {
-    this.top = HEAP_START;
+    for (const b of this.outgrown) this.heap.free(b.at, b.bytes);
+    this.outgrown = [];
+    this.outputs.clear();
+    this.top = this.scratch.at;
   }
 
-  /** Room for n floats (64-byte aligned, 64 bytes of padding after); returns its byte address. */
+  /** Room for n floats of scratch (64-byte aligned, 64 bytes of padding after); its byte address. */
   alloc(n: number): number {
+    const need = Math.ceil((n * 4 + 64) / 64) * 64;
+    if (this.top + need > this.scratch.at + this.scratch.bytes) {
+      // a bigger block; the old one may still hold this call's buffers, so it goes at reset()
+      if (this.scratch.bytes > 0) this.outgrown.push(this.scratch);
+      const bytes = Heap.blockBytes(Math.max(need, 2 * this.scratch.bytes, 1 << 16));
+      this.scratch = { at: this.heap.alloc(bytes), bytes };
+      this.top = this.scratch.at;
+    }
     const at = this.top;
-    this.top = at + Math.ceil((n * 4 + 64) / 64) * 64;
-    if (this.top > this.f32.byteLength) this.grow(this.top);
+    this.top += need;
     return at;
   }
 
-  /** Copies values in; returns their byte address. */
+  /** The byte address of `values` for a kernel to read: where they are if they live in the heap,
+   *  else a scratch copy. */
   put(values: Float32Array): number {
+    const inHeap = this.heap.address(values);
+    if (inHeap >= 0) return inHeap;
     const at = this.alloc(values.length);
     this.f32.set(values, at >> 2);
+    return at;
+  }
+
+  /**
+   * Room for a kernel's output of n floats; its byte address. Where the storage pool gives an
+   * array in the heap, the kernel writes straight into it and take() returns it as it is.
+   */
+  output(n: number): number {
+    const array = allocFloats(n);
+    const at = this.heap.address(array);
+    if (at < 0) return this.alloc(n);
+    this.outputs.set(at, array);
     return at;
   }
 
@@ -173,18 +194,16 @@ export class KernelRuntime {
     return at;
   }
 
-  /** Copies n floats out into a new Float32Array (from the storage pool, ../../storage.ts). */
+  /** The n floats at `at` as an array: output()'s array itself, or a copy of scratch. */
   take(at: number, n: number): Float32Array {
+    const array = this.outputs.get(at);
+    if (array && array.length === n) {
+      this.outputs.delete(at);
+      return array;
+    }
     const out = allocFloats(n);
     out.set(this.f32.subarray(at >> 2, (at >> 2) + n));
     return out;
-  }
-
-  private grow(bytes: number): void {
-    const have = this.memory.buffer.byteLength;
-    this.memory.grow(Math.ceil((bytes - have) / PAGE));
-    this.f32 = new Float32Array(this.memory.buffer);
-    this.f64 = new Float64Array(this.memory.buffer);
   }
 }
 
@@ -220,9 +239,9 @@ export function kernelRuntime(): KernelRuntime | null {
 export async function loadKernels(): Promise<boolean> {
   if (runtime) return true;
   if (!hasWasmSimd()) return false;
-  const { memory, shared } = kernelMemory();
-  const module = await WebAssembly.compile(buildKernelModule(shared));
-  runtime = new KernelRuntime(threads, { module, memory, shared });
+  const heap = theHeap();
+  const module = await WebAssembly.compile(buildKernelModule(heap.shared));
+  runtime = new KernelRuntime(threads, { module, heap });
   return true;
 }
 
