@@ -256,12 +256,13 @@ async function benchModel(plan: ModelPlan, qat: boolean, env: Env): Promise<Row[
       warmup,
       rounds,
       prepare: async () => env.gemm?.set(threads),
-      // the yield after the step (not timed) lets the storage pool take back the step's arrays,
-      // as the Trainer does each step (packages/tensor/src/storage.ts)
+      // the yield after the step lets the storage pool take back the step's arrays (and collect
+      // when much is out), as the Trainer does each step (packages/tensor/src/storage.ts); timed
       step: async () => {
-        const result = timed(step);
+        const start = performance.now();
+        const loss = step();
         await recycleMemory();
-        return result;
+        return { ms: performance.now() - start, loss };
       },
     });
     contestants.push(ours(env.defaultThreads, plan.ours));
@@ -386,8 +387,10 @@ async function memoryRun(steps: number): Promise<MemoryReport> {
   let peakRss = process.memoryUsage.rss();
   const ms: number[] = [];
   for (let i = warmup + 1; i <= steps; i++) {
-    ms.push(timed(step).ms);
+    const start = performance.now();
+    step();
     await recycleMemory();
+    ms.push(performance.now() - start);
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
     if (i === Math.floor((warmup + steps) / 2)) checkpoint(i);
     if (i % 10 === 0) process.stderr.write(`  memory: step ${i}/${steps}\r`);
