@@ -5,6 +5,7 @@ import { resolveGemmArgs } from '../src/kernels/gemm/args.js';
 import { WasmGemm, hasWasmSimd } from '../src/kernels/gemm/wasm-gemm.js';
 import { buildGemmModule, UNIT } from '../src/kernels/gemm/wasm-kernel.js';
 import { CONTROL_BYTES, GemmPool } from '../src/kernels/gemm/pool.js';
+import { theHeap } from '../src/kernels/wasm/heap.js';
 
 /** mulberry32: a small seeded generator, so every run checks the same numbers. */
 function generator(seed: number): () => number {
@@ -146,6 +147,28 @@ describe.each(paths)('%s', (_, path) => {
     if (!path) throw new Error('WebAssembly SIMD is missing here, so this path cannot run');
     checkPath(path, c, 1000 + i);
   });
+});
+
+describe('operands that live in the heap (read and written in place)', () => {
+  // the same cases with A, B and C copied into heap blocks of exactly their size, so the last
+  // panel reads past the block's end into whatever follows (it must only reach padding)
+  const inHeap = (a: Float32Array): Float32Array => {
+    const heap = theHeap();
+    const copy = heap.floats(heap.alloc(a.length * 4), a.length);
+    copy.set(a);
+    return copy;
+  };
+  for (const [label, engine] of [['1 thread', oneThread], ['2 threads', twoThreads]] as const) {
+    it.each(allCases.map((c, i) => [name(c), c, i] as const))(`${label}: %s`, (_, c, i) => {
+      const args = makeArgs(c, 5000 + i);
+      const want = args.C.slice();
+      naiveGemm({ ...args, C: want });
+      const heapArgs = { ...args, A: inHeap(args.A), B: inHeap(args.B), C: inHeap(args.C) };
+      expect(theHeap().address(heapArgs.C)).toBeGreaterThanOrEqual(0);
+      engine!.run(resolveGemmArgs(heapArgs));
+      expectClose(heapArgs.C, want, c.K, name(c));
+    });
+  }
 });
 
 describe('wasm engine', () => {

@@ -16,7 +16,8 @@
 // version waited for every woken worker to check in: 14-17 ms of a 120 ms vit-mnist training
 // step went to that wait.)
 //
-// The control block is the first CONTROL_BYTES of the memory, as Int32 slots. A record that traps
+// The control block is CONTROL_BYTES of the memory at a given address (GEMM_CONTROL in the heap,
+// ../wasm/heap.ts), as Int32 slots. A record that traps
 // (an out-of-bounds access would be a bug here) fails the call with an error on either side.
 
 export const CONTROL_BYTES = 512;
@@ -39,9 +40,9 @@ const MAX_RECORDS = 0xffff; // per job: the low 16 bits of CLAIM
 // It runs as a CommonJS script or, under --input-type=module, as a module: so no `require`.
 const WORKER_SOURCE = `
 const { workerData } = process.getBuiltinModule('node:worker_threads');
-const { module, memory, index } = workerData;
+const { module, memory, index, control } = workerData;
 const { gemmUnit, packTask } = new WebAssembly.Instance(module, { env: { memory } }).exports;
-const ctl = new Int32Array(memory.buffer, 0, ${CONTROL_BYTES / 4});
+const ctl = new Int32Array(memory.buffer, control, ${CONTROL_BYTES / 4});
 Atomics.store(ctl, ${READY} + index, 1);
 Atomics.notify(ctl, ${READY} + index);
 let seen = 0;
@@ -106,18 +107,19 @@ export class GemmPool {
   private readonly ctl: Int32Array;
   private tag = 0;
 
-  /** Starts `size` workers, each instantiating `module` over `memory`. Waits up to `readyMs` for
-   *  them to come up; one that is not up yet simply joins later jobs when it is. */
-  constructor(module: WebAssembly.Module, memory: WebAssembly.Memory, size: number, readyMs = 5000) {
+  /** Starts `size` workers, each instantiating `module` over `memory`, with the control block at
+   *  byte `control`. Waits up to `readyMs` for them to come up; one that is not up yet simply
+   *  joins later jobs when it is. */
+  constructor(module: WebAssembly.Module, memory: WebAssembly.Memory, size: number, readyMs = 5000, control = 0) {
     const Worker = nodeWorker();
     if (!Worker) throw new Error('GemmPool: node:worker_threads is not available here');
     if (size > MAX_WORKERS) throw new Error(`GemmPool: ${size} workers asked, at most ${MAX_WORKERS}`);
-    this.ctl = new Int32Array(memory.buffer, 0, CONTROL_BYTES / 4);
+    this.ctl = new Int32Array(memory.buffer, control, CONTROL_BYTES / 4);
     this.ctl.fill(0);
     for (let index = 0; index < size; index++) {
       // execArgv []: the worker needs none of the parent's options (an `--import tsx` would load
       // tsx again in every worker); V8 flags such as relaxed SIMD are process-wide anyway
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, index }, execArgv: [] });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, index, control }, execArgv: [] });
       worker.unref(); // an idle pool must not keep the process alive
       this.workers.push(worker);
     }

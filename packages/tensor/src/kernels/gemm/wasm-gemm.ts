@@ -1,22 +1,30 @@
-// The fast GEMM: copy the operands into a WebAssembly memory, pack and multiply there with the
-// emitted SIMD kernels (wasm-kernel.ts), on this thread or on the worker pool (pool.ts), and copy
-// C back out.
+// The fast GEMM: pack and multiply with the emitted SIMD kernels (wasm-kernel.ts) in the
+// WebAssembly heap (../wasm/heap.ts), on this thread or on the worker pool (pool.ts).
 //
-// One call lays out, from byte CONTROL_BYTES of the memory on:
+// One call lays out, in a region (a heap block kept between calls, grown when a call needs more):
 //   unit table | pack table | A of each item | B of each item | packed B of each item |
 //   C buffer of each item | one A scratch block per thread
-// (an operand broadcast with stride 0 goes in once). A and B are copied as they are, which is a
-// memcpy; the transposes are absorbed by packing, done in WebAssembly SIMD. Packing in plain
-// TypeScript, element by element, measured 2-6 ns a float here, the copy plus SIMD packing well
-// under 1: for small M (weight gradients, attention) that was a third of the call.
-// Steps: (1) copy A, B (and C when accumulating) in; (2) pack B into strips: pack tasks, shared
-// by the threads when there is enough of it; (3) compute units of mcRows rows of one item's C
-// (and, when that gives too few units to share, column blocks too); units are independent, so
-// threads take them in any order; each packs its rows of A into its thread's scratch;
-// (4) copy the real M x N part of the C buffers (padded to whole MR x NR tiles) back out.
+// (an operand broadcast with stride 0 goes in once). An operand that already lives in the heap
+// (tensor data from the storage pool) is packed from where it is and its copy area stays unused;
+// others are copied in, which is a memcpy; the transposes are absorbed by packing, done in
+// WebAssembly SIMD. Packing in plain TypeScript, element by element, measured 2-6 ns a float
+// here, the copy plus SIMD packing well under 1: for small M (weight gradients, attention) that
+// was a third of the call.
+// Steps: (1) copy A, B (and C when accumulating) in where needed; (2) pack B into strips: pack
+// tasks, shared by the threads when there is enough of it; (3) compute units of mcRows rows of
+// one item's C (and, when that gives too few units to share, column blocks too); units are
+// independent, so threads take them in any order; each packs its rows of A into its thread's
+// scratch; (4) move the real M x N part of the C buffers (padded to whole MR x NR tiles) to C:
+// inside the heap when C lives there, else squeezed and copied out.
+//
+// Reading past an operand's end is fine: the last panel or strip reads up to MR rows (NR
+// columns) past the real ones, and what it reads only reaches padding rows and columns of the C
+// buffers, which are never moved out. The heap keeps HEAP_SLACK bytes past its last block, so
+// those reads stay inside the memory.
 
 import type { GemmCall } from './args.js';
-import { CONTROL_BYTES, GemmPool, MAX_WORKERS, poolAvailable, type PoolJob } from './pool.js';
+import { CONTROL_BYTES, GemmPool, MAX_WORKERS, type PoolJob } from './pool.js';
+import { HEAP_INITIAL_PAGES, HEAP_MAX_PAGES, HEAP_SLACK, Heap, theHeap } from '../wasm/heap.js';
 import { buildGemmModule, PACK, UNIT, type KernelShape } from './wasm-kernel.js';
 import { ModuleBuilder, type FunctionBody } from '../wasm/builder.js';
 
@@ -31,9 +39,6 @@ export interface Tiling extends KernelShape {
  *  4x8, 4x12, 5x8, 6x8 and 8x8. K blocks of 256 and units of 64 rows: the unit's packed A block
  *  (64 x 256 floats, 64 KiB) stays in L2 while the B strips stream past it (see docs/gemm.md). */
 export const DEFAULT_TILING: Tiling = { mr: 4, nr: 8, kc: 256, mcRows: 64, ncCols: 1 << 20 };
-const PAGE = 65536;
-/** The memory never grows past this; bigger problems are split (see WasmGemm.runHalves). */
-const MAX_PAGES = 16384; // 1 GiB
 /** B strips per packing task, and how many floats of packed B make it worth waking the pool. */
 const PACK_TASK_STRIPS = 16;
 const PARALLEL_PACK_FLOATS = 1 << 17;
@@ -88,38 +93,29 @@ export class WasmGemm {
   parallelMinFlops = 8e6;
   /** Problems needing more memory than this are cut in halves (by batch items, then rows, ...). */
   splitBytes = 256 * 1024 * 1024;
-  private readonly memory: WebAssembly.Memory;
+  private readonly heap: Heap;
   private readonly module: WebAssembly.Module;
   private readonly gemmUnit: (record: number, scratch: number) => void;
   private readonly packTask: (record: number) => void;
   private readonly moveRowsExport: (src: number, srcLd: number, dst: number, dstLd: number, rows: number, rowBytes: number) => void;
-  private f32: Float32Array;
-  private i32: Int32Array;
+  /** The call region: a heap block, kept between calls and replaced by a bigger one when needed. */
+  private region = { at: 0, bytes: 0 };
+  /** This engine's pool control block (a heap block: engines share the heap, not their pools). */
+  private readonly control: number;
   private pool: GemmPool | null = null;
   private wantedThreads = 1;
 
   constructor(relaxedSimd: boolean, readonly tiling: Tiling = DEFAULT_TILING) {
     this.relaxedSimd = relaxedSimd;
-    const initialPages = 64;
-    let memory: WebAssembly.Memory;
-    let shared = poolAvailable();
-    try {
-      memory = new WebAssembly.Memory({ initial: initialPages, maximum: MAX_PAGES, shared });
-    } catch {
-      // shared memory needs cross-origin isolation in browsers: run single-threaded without it
-      shared = false;
-      memory = new WebAssembly.Memory({ initial: initialPages, maximum: MAX_PAGES });
-    }
-    this.shared = shared;
-    this.memory = memory;
-    const bytes = buildGemmModule({ ...tiling, relaxed: relaxedSimd, initialPages, maximumPages: MAX_PAGES, shared });
+    this.heap = theHeap();
+    this.control = this.heap.alloc(CONTROL_BYTES);
+    this.shared = this.heap.shared; // without shared memory (a browser page that is not cross-origin isolated): one thread
+    const bytes = buildGemmModule({ ...tiling, relaxed: relaxedSimd, initialPages: HEAP_INITIAL_PAGES, maximumPages: HEAP_MAX_PAGES, shared: this.shared });
     this.module = new WebAssembly.Module(bytes);
-    const exports = new WebAssembly.Instance(this.module, { env: { memory } }).exports;
+    const exports = new WebAssembly.Instance(this.module, { env: { memory: this.heap.memory } }).exports;
     this.gemmUnit = exports['gemmUnit'] as (record: number, scratch: number) => void;
     this.packTask = exports['packTask'] as (record: number) => void;
     this.moveRowsExport = exports['moveRows'] as WasmGemm['moveRowsExport'];
-    this.f32 = new Float32Array(memory.buffer);
-    this.i32 = new Int32Array(memory.buffer);
   }
 
   /** Threads a big enough call uses: this one plus the pool's workers (once they are up). */
@@ -148,7 +144,7 @@ export class WasmGemm {
 
   private startPool(readyMs: number): void {
     if (!this.pool && this.wantedThreads > 1 && this.shared) {
-      this.pool = new GemmPool(this.module, this.memory, this.wantedThreads - 1, readyMs);
+      this.pool = new GemmPool(this.module, this.heap.memory, this.wantedThreads - 1, readyMs, this.control);
     }
   }
 
@@ -232,7 +228,7 @@ export class WasmGemm {
     const ldcBuffer = nPanels * nr; // floats per row of a C buffer
     const cBytes = align64(mPanels * mr * ldcBuffer * 4);
     const scratchBytes = mcRows * kc * 4;
-    const unitTable = CONTROL_BYTES;
+    const unitTable = 0; // offsets in the call region; runFitting adds its address
     const packTable = align64(unitTable + units * UNIT.bytes);
     const aBase = align64(packTable + packTasks * PACK.bytes);
     const bBase = align64(aBase + aItems * aBytes + aSlack);
@@ -246,20 +242,38 @@ export class WasmGemm {
     };
   }
 
-  private runFitting(p: Problem, L: Layout): void {
+  private runFitting(p: Problem, layout: Layout): void {
     const { mr, nr } = this.tiling;
-    this.ensureBytes(L.end);
+    const L = this.inRegion(layout);
     if (L.threads > 1) this.startPool(0);
-    const { f32, i32 } = this;
+    const f32 = this.heap.f32;
+    const i32 = new Int32Array(f32.buffer, L.unitTable, (L.aBase - L.unitTable) / 4);
+    const record32 = (at: number): number => (at - L.unitTable) / 4; // index into i32 of a byte address
 
-    // (1) copy in, and zeros past the end of A and B for the last panel and strip to read
+    // (1) operands: where they are when they live in the heap (and lie as the call reads them:
+    // rows of the full width, items one after another), else copied in with zeros after the
+    // last item for the last panel and strip to read
     const [aRows, aCols] = p.transA ? [p.K, p.M] : [p.M, p.K];
     const [bRows, bCols] = p.transB ? [p.N, p.K] : [p.K, p.N];
-    copyItems(p.A, p.aOff, p.strideA, p.lda, f32, L.aBase / 4, aRows * aCols, aCols, L.aItems, aRows, aCols);
-    copyItems(p.B, p.bOff, p.strideB, p.ldb, f32, L.bBase / 4, bRows * bCols, bCols, L.bItems, bRows, bCols);
-    const aEnd = L.aBase / 4 + L.aItems * aRows * aCols, bEnd = L.bBase / 4 + L.bItems * bRows * bCols;
-    f32.fill(0, aEnd, aEnd + L.aSlack / 4);
-    f32.fill(0, bEnd, bEnd + L.bSlack / 4);
+    const inPlace = (array: Float32Array, off: number, stride: number, ld: number, items: number, rows: number, cols: number, slack: number): number => {
+      const at = this.heap.address(array);
+      const tight = ld === cols && (items === 1 || stride === rows * cols);
+      return at >= 0 && tight && slack <= HEAP_SLACK ? at + 4 * off : -1;
+    };
+    let aBase = inPlace(p.A, p.aOff, p.strideA, p.lda, L.aItems, aRows, aCols, L.aSlack);
+    let bBase = inPlace(p.B, p.bOff, p.strideB, p.ldb, L.bItems, bRows, bCols, L.bSlack);
+    if (aBase < 0) {
+      aBase = L.aBase;
+      copyItems(p.A, p.aOff, p.strideA, p.lda, f32, aBase / 4, aRows * aCols, aCols, L.aItems, aRows, aCols);
+      const end = aBase / 4 + L.aItems * aRows * aCols;
+      f32.fill(0, end, end + L.aSlack / 4);
+    }
+    if (bBase < 0) {
+      bBase = L.bBase;
+      copyItems(p.B, p.bOff, p.strideB, p.ldb, f32, bBase / 4, bRows * bCols, bCols, L.bItems, bRows, bCols);
+      const end = bBase / 4 + L.bItems * bRows * bCols;
+      f32.fill(0, end, end + L.bSlack / 4);
+    }
     if (p.accumulate) {
       // C goes in packed tight at the start of the C area, then each item is spread out to its
       // padded buffer, last item first so nothing is overwritten before it moves
@@ -270,10 +284,10 @@ export class WasmGemm {
     }
 
     // (2) pack B: op(B) transposed is N rows of depth K; with B transposed, k runs along B's rows
-    let record = L.packTable / 4;
+    let record = record32(L.packTable);
     for (let item = 0; item < L.bItems; item++) {
       for (let strip = 0; strip < L.nPanels; strip += PACK_TASK_STRIPS) {
-        i32[record + PACK.src / 4] = L.bBase + item * L.bBytes + strip * nr * (p.transB ? p.K : 1) * 4;
+        i32[record + PACK.src / 4] = bBase + item * L.bBytes + strip * nr * (p.transB ? p.K : 1) * 4;
         i32[record + PACK.ld / 4] = bCols * 4;
         i32[record + PACK.kContiguous / 4] = p.transB ? 1 : 0;
         i32[record + PACK.panels / 4] = Math.min(PACK_TASK_STRIPS, L.nPanels - strip);
@@ -286,9 +300,9 @@ export class WasmGemm {
     this.runJob({ kind: 'pack', table: L.packTable, count: L.packTasks, recordBytes: PACK.bytes, scratch: 0, scratchBytes: 0 }, parallelPack);
 
     // (3) compute units
-    record = L.unitTable / 4;
+    record = record32(L.unitTable);
     for (let item = 0; item < p.batch; item++) {
-      const aItem = L.aBase + (p.strideA === 0 ? 0 : item) * L.aBytes;
+      const aItem = aBase + (p.strideA === 0 ? 0 : item) * L.aBytes;
       const bItem = L.bPackedBase + (p.strideB === 0 ? 0 : item) * L.bPackedBytes;
       const cItem = L.cBase + item * L.cBytes;
       for (let rb = 0; rb < L.rowBlocks; rb++) {
@@ -312,12 +326,19 @@ export class WasmGemm {
     }
     this.runJob({ kind: 'gemm', table: L.unitTable, count: L.units, recordBytes: UNIT.bytes, scratch: L.scratch, scratchBytes: L.scratchBytes }, L.threads > 1);
 
-    // (4) copy out: squeeze the padded buffers together at the start of the C area (first item
-    // first), then one copy when the items lie one after another in C
+    // (4) out: C's rows straight from the buffers when C lives in the heap; else squeeze the
+    // padded buffers together at the start of the C area (first item first), then copy them out
+    const cAt = this.heap.address(p.C);
+    if (cAt >= 0) {
+      for (let item = 0; item < p.batch; item++) {
+        this.moveRows(L.cBase + item * L.cBytes, L.ldcBuffer * 4, cAt + 4 * (p.cOff + item * p.strideC), p.ldc * 4, p.M, p.N * 4);
+      }
+      return;
+    }
     for (let item = 0; item < p.batch; item++) {
       this.moveRows(L.cBase + item * L.cBytes, L.ldcBuffer * 4, L.cBase + item * p.M * p.N * 4, p.N * 4, p.M, p.N * 4);
     }
-    copyItems(this.f32, L.cBase / 4, p.M * p.N, p.N, p.C, p.cOff, p.strideC, p.ldc, p.batch, p.M, p.N);
+    copyItems(this.heap.f32, L.cBase / 4, p.M * p.N, p.N, p.C, p.cOff, p.strideC, p.ldc, p.batch, p.M, p.N);
   }
 
   /** Runs a job's records on the pool, or all on this thread. */
@@ -333,14 +354,18 @@ export class WasmGemm {
     if (src !== dst || srcLd !== dstLd) this.moveRowsExport(src, srcLd, dst, dstLd, rows, rowBytes);
   }
 
-  /** Grows the memory to hold `bytes`; the typed-array views must be re-made after a grow. */
-  private ensureBytes(bytes: number): void {
-    const have = this.memory.buffer.byteLength;
-    if (bytes > have) {
-      this.memory.grow(Math.ceil((bytes - have) / PAGE));
-      this.f32 = new Float32Array(this.memory.buffer);
-      this.i32 = new Int32Array(this.memory.buffer);
+  /** The layout moved into the call region, which is (re)allocated to hold it. */
+  private inRegion(L: Layout): Layout {
+    if (L.end > this.region.bytes) {
+      if (this.region.bytes > 0) this.heap.free(this.region.at, this.region.bytes);
+      const bytes = Heap.blockBytes(L.end);
+      this.region = { at: this.heap.alloc(bytes), bytes };
     }
+    const at = this.region.at;
+    return {
+      ...L, unitTable: at + L.unitTable, packTable: at + L.packTable, aBase: at + L.aBase, bBase: at + L.bBase,
+      bPackedBase: at + L.bPackedBase, cBase: at + L.cBase, scratch: at + L.scratch, end: at + L.end,
+    };
   }
 }
 

@@ -6,7 +6,7 @@
 // MNIST ViT's training step those copies were a quarter of the time. A tensor whose data is a
 // Float32Array view of this memory is read in place: its byte address is its byteOffset.
 //
-// Layout: bytes [0, CONTROL_AREA) hold the two worker pools' control blocks; after that, blocks
+// Layout: bytes [0, CONTROL_AREA) hold the kernels' worker pool control block; after that, blocks
 // handed out by alloc(). Blocks come in power-of-two sizes (at least 64 bytes) and are kept on a
 // free list per size when freed, so a training step, which asks for the same sizes every time,
 // reuses the same blocks. Nothing is ever returned to the system (a WebAssembly memory cannot
@@ -21,10 +21,8 @@ export const PAGE = 65536;
 export const HEAP_INITIAL_PAGES = 64; // 4 MiB
 /** The most a 32-bit WebAssembly memory can address: 4 GiB (a shared memory must declare it). */
 export const HEAP_MAX_PAGES = 65536;
-/** Control blocks of the worker pools: the kernels' at 0, the GEMM's at GEMM_CONTROL. */
-export const KERNEL_CONTROL = 0;
-export const GEMM_CONTROL = 512;
-export const CONTROL_BYTES = 512;
+/** Bytes at the start kept for the kernels' worker pool control block (wasm/pool.ts); a GEMM
+ *  engine takes a block for its pool's. */
 const CONTROL_AREA = 1024;
 /** Bytes kept allocated past the last block, so a kernel reading a little past the end of a block
  *  (whole vectors, the GEMM's last panel) never leaves the memory. */
