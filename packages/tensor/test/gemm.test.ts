@@ -158,8 +158,14 @@ describe('operands that live in the heap (read and written in place)', () => {
     copy.set(a);
     return copy;
   };
+  // whole tiles (M a multiple of 4, N of 8): the micro-kernel writes C in place, also with
+  // offsets, strides between items, and accumulating
+  const wholeTiles: Case[] = [
+    { M: 64, N: 32, K: 50 }, { M: 8, N: 16, K: 3, batch: 3 }, { M: 12, N: 24, K: 33, accumulate: true },
+    { M: 4, N: 8, K: 7, batch: 2, cOff: 5, strideC: 40, accumulate: true }, { M: 16, N: 8, K: 9, batch: 3, cOff: 3, strideC: 200 },
+  ].flatMap((c) => [false, true].flatMap((transA) => [false, true].map((transB) => ({ ...c, transA, transB }))));
   for (const [label, engine] of [['1 thread', oneThread], ['2 threads', twoThreads]] as const) {
-    it.each(allCases.map((c, i) => [name(c), c, i] as const))(`${label}: %s`, (_, c, i) => {
+    it.each([...allCases, ...wholeTiles].map((c, i) => [name(c), c, i] as const))(`${label}: %s`, (_, c, i) => {
       const args = makeArgs(c, 5000 + i);
       const want = args.C.slice();
       naiveGemm({ ...args, C: want });
