@@ -16,7 +16,8 @@
 // forward, child time subtracted), over 20 calls at batch 1 and 2 at larger batches, the two
 // models one after the other (noisier than the tables above).
 // "Linear weight bytes per image" is what one forward reads of the Linear weights (float32: 4 bytes
-// each; packed: the i2 bytes, padded as the kernel keeps them, plus scales), divided by the batch.
+// each; packed: the i2 bytes, padded as the kernel keeps them, plus scales, or, for layers on the
+// unrolled kernel (many tokens), the size of their compiled code), divided by the batch.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { Generator, noGrad, randn, type Tensor } from '@bitvit/tensor';
@@ -85,14 +86,17 @@ function models(name: string): Record<Path, Model> {
 }
 
 /** Bytes of Linear weights one forward reads: float32 values, or packed codes and scales. */
-function linearWeightBytes(m: Module): number {
+function linearWeightBytes(m: Model, x: Tensor): number {
+  // the rows each TernaryLinear sees in this forward decide its kernel (and what it reads)
+  const rows = new Map<TernaryLinear, number>();
+  const hooks = m.namedModules().filter(([, t]) => t instanceof TernaryLinear).map(([, t]) =>
+    (t as TernaryLinear).registerForwardHook((mod, args) => void rows.set(mod as TernaryLinear, (args[0] as Tensor).size / (mod as TernaryLinear).inFeatures)));
+  if (hooks.length) noGrad(() => m.forward(x));
+  for (const h of hooks) h.remove();
   let bytes = 0;
   for (const [, mod] of m.namedModules()) {
     if (mod instanceof Linear || mod instanceof BitLinear) bytes += mod.weight.size * 4;
-    else if (mod instanceof TernaryLinear) {
-      // the SIMD kernel keeps rows padded to 16 and inputs to 16 (see kernels/ternary-runtime.ts)
-      bytes += Math.ceil(mod.outFeatures / 16) * 16 * (Math.ceil(mod.inFeatures / 16) * 4) + mod.weightScale.length * 4;
-    }
+    else if (mod instanceof TernaryLinear) bytes += mod.kernelFor(rows.get(mod) ?? 1).bytes;
   }
   return bytes;
 }
@@ -178,7 +182,7 @@ for (const name of MODELS) {
       const range = `${fmt(Math.min(...times[p]), 2)}-${fmt(Math.max(...times[p]), 2)}`;
       rows.push([
         String(batch), p, `${fmt(ms, 2)} (${range})`, fmt((batch * 1000) / ms), `${(floatMs / ms).toFixed(2)}x`,
-        `${(floatBest / Math.min(...times[p])).toFixed(2)}x`, kib(linearWeightBytes(m[p]) / batch),
+        `${(floatBest / Math.min(...times[p])).toFixed(2)}x`, kib(linearWeightBytes(m[p], x) / batch),
       ]);
     }
   }

@@ -108,6 +108,19 @@ export class TernaryLinear extends Module {
     });
   }
 
+  /**
+   * Which kernel a forward over `tokens` rows runs, and the bytes it reads in place of float
+   * weights (once; the kernels re-read them from the caches): the unrolled kernel's code, or the
+   * table kernel's 2-bit weights (rows and inputs padded to 16) and the scales. Compiles the
+   * unrolled kernel if it is the one.
+   */
+  kernelFor(tokens: number): { kernel: 'unrolled' | 'table'; bytes: number } {
+    const unrolled = tokens >= TernaryLinear.unrolledMinTokens && this.activationBits !== null ? this.unrolledKernel() : null;
+    if (unrolled) return { kernel: 'unrolled', bytes: unrolled.codeBytes };
+    const padded = Math.ceil(this.outFeatures / 16) * 16 * (Math.ceil(this.inFeatures / 16) * 4);
+    return { kernel: 'table', bytes: padded + this.weightScale.length * 4 };
+  }
+
   /** The unrolled kernel, compiled on first use (~10-40 ms for a 64-wide layer); null where the
    *  layer has too many nonzero weights or WebAssembly SIMD is missing. */
   private unrolledKernel(): TernaryMatmulUnrolled | null {
