@@ -46,7 +46,7 @@ interface PoolState {
 }
 
 /** Most bytes out at once; past it, plain arrays (a loop that never yields stays bounded). */
-let outstandingCap = 1 << 30;
+let outstandingCap = 1 << 29;
 /** recycleMemory() runs a full garbage collection when more than this many bytes are out. */
 let collectAbove = 1 << 28;
 const state: PoolState = { enabled: true, outstanding: 0, free: 0, lists: new Map(), hits: 0, misses: 0, plain: 0, heapArrays: 0 };
@@ -93,19 +93,15 @@ const registry: FinalizationRegistry<Block> | null =
  * has 64 bytes of room after its end (vector kernels write whole vectors).
  */
 export function allocFloats(n: number, zeroed = false): Float32Array {
-  if (!state.enabled || registry === null || n < MIN_POOLED_FLOATS) return plain(n);
-  const wasm = tensorHeap();
+  const inHeap = allocHeapFloats(n);
+  if (inHeap) {
+    if (zeroed) inHeap.fill(0);
+    return inHeap;
+  }
+  if (!state.enabled || registry === null || n < MIN_POOLED_FLOATS || tensorHeap()) return plain(n);
   const bytes = Heap.blockBytes(n * 4 + 64);
   if (state.outstanding + bytes > outstandingCap) return plain(n);
   state.outstanding += bytes;
-  if (wasm) {
-    const at = wasm.alloc(bytes);
-    const array = wasm.floats(at, n);
-    registry.register(array, { at, bytes });
-    state.heapArrays++;
-    if (zeroed) array.fill(0);
-    return array;
-  }
   let buffer = state.lists.get(bytes)?.pop();
   const recycled = buffer !== undefined;
   if (buffer) {
@@ -150,6 +146,24 @@ function fullCollection(): (() => void) | null {
   return gcFunction;
 }
 
+/**
+ * A pooled array of n floats in the WebAssembly heap (contents unspecified), or null where the
+ * pool would not give one (off, no shared heap, small, or over the cap): the kernels then write
+ * to their scratch and copy out into an allocFloats() array, instead of allocating twice.
+ */
+export function allocHeapFloats(n: number): Float32Array | null {
+  const wasm = state.enabled && registry !== null && n >= MIN_POOLED_FLOATS ? tensorHeap() : null;
+  if (!wasm) return null;
+  const bytes = Heap.blockBytes(n * 4 + 64);
+  if (state.outstanding + bytes > outstandingCap) return null;
+  state.outstanding += bytes;
+  const at = wasm.alloc(bytes);
+  const array = wasm.floats(at, n);
+  registry!.register(array, { at, bytes });
+  state.heapArrays++;
+  return array;
+}
+
 function plain(n: number): Float32Array {
   state.plain++;
   return new Float32Array(n);
@@ -168,7 +182,7 @@ export async function recycleMemory(): Promise<void> {
 
 /**
  * Settings of the pool. `enabled` (default true): off, every output is a fresh array and the free
- * lists are dropped. `capBytes` (1 GiB): the most bytes out at once. `collectAboveBytes`
+ * lists are dropped. `capBytes` (512 MiB): the most bytes out at once. `collectAboveBytes`
  * (256 MiB): recycleMemory() runs a full collection when more are out. `inHeap` (default true):
  * in Node, pooled arrays view the WebAssembly heap (read in place by the kernels); false gives
  * them ArrayBuffers of their own (copied in and out by the kernels, as without the heap).

@@ -47,7 +47,7 @@ describe('Heap', () => {
 });
 
 describe('allocFloats', () => {
-  afterEach(() => setStoragePool({ enabled: true, capBytes: 1 << 30, inHeap: true }));
+  afterEach(() => setStoragePool({ enabled: true, capBytes: 1 << 29, inHeap: true }));
 
   it('gives arrays of the asked length, in the heap in Node; small ones are plain', () => {
     const before = storagePoolStats();

@@ -8,7 +8,7 @@
 // Each call lays its scratch out afresh (a bump allocator reset per call), every buffer 64-byte
 // aligned with 64 bytes of padding after it: the unary kernels run in whole vectors past a
 // buffer's end. Pool blocks have the same padding (storage.ts asks for 64 bytes more).
-import { allocFloats } from '../../storage.js';
+import { allocFloats, allocHeapFloats } from '../../storage.js';
 import { ModuleBuilder } from './builder.js';
 import { emitElementwise } from './elementwise.js';
 import { emitLayout } from './layout.js';
@@ -180,9 +180,9 @@ export class KernelRuntime {
    * array in the heap, the kernel writes straight into it and take() returns it as it is.
    */
   output(n: number): number {
-    const array = allocFloats(n);
+    const array = allocHeapFloats(n);
+    if (!array) return this.alloc(n);
     const at = this.heap.address(array);
-    if (at < 0) return this.alloc(n);
     this.outputs.set(at, array);
     return at;
   }
