@@ -100,6 +100,7 @@ export class WasmGemm {
   private readonly gemmUnit: (record: number, scratch: number) => void;
   private readonly packTask: (record: number) => void;
   private readonly moveRowsExport: (src: number, srcLd: number, dst: number, dstLd: number, rows: number, rowBytes: number) => void;
+  private readonly copyRows: (src: number, srcLd: number, dst: number, dstLd: number, rows: number, rowBytes: number) => void;
   /** The call region: a heap block, kept between calls and replaced by a bigger one when needed. */
   private region = { at: 0, bytes: 0 };
   /** This engine's pool control block (a heap block: engines share the heap, not their pools). */
@@ -118,6 +119,7 @@ export class WasmGemm {
     this.gemmUnit = exports['gemmUnit'] as (record: number, scratch: number) => void;
     this.packTask = exports['packTask'] as (record: number) => void;
     this.moveRowsExport = exports['moveRows'] as WasmGemm['moveRowsExport'];
+    this.copyRows = exports['copyRows'] as WasmGemm['copyRows'];
   }
 
   /** Threads a big enough call uses: this one plus the pool's workers (once they are up). */
@@ -339,7 +341,7 @@ export class WasmGemm {
     if (direct) return;
     if (cAt >= 0) {
       for (let item = 0; item < p.batch; item++) {
-        this.moveRows(L.cBase + item * L.cBytes, L.ldcBuffer * 4, cAt + 4 * (p.cOff + item * p.strideC), p.ldc * 4, p.M, p.N * 4);
+        this.copyRows(L.cBase + item * L.cBytes, L.ldcBuffer * 4, cAt + 4 * (p.cOff + item * p.strideC), p.ldc * 4, p.M, p.N * 4);
       }
       return;
     }
