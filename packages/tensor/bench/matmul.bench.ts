@@ -19,6 +19,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { gemmInfo, gemmReference, type GemmArgs } from '../src/kernels/gemm/index.js';
 import { resolveGemmArgs } from '../src/kernels/gemm/args.js';
 import { WasmGemm, hasRelaxedSimd } from '../src/kernels/gemm/wasm-gemm.js';
+import { theHeap } from '../src/kernels/wasm/heap.js';
 
 const { values: flags } = parseArgs({ options: { rounds: { type: 'string', default: '7' } }, strict: false });
 const ROUNDS = Number(flags.rounds);
@@ -98,12 +99,23 @@ async function main(): Promise<void> {
   one.setThreads(1);
   const two = new WasmGemm(hasRelaxedSimd());
   two.setThreads(2);
-  const ourPath = (name: string, run: (g: Required<GemmArgs>) => void, slow = false): Path => ({
+  // inHeap: the operands as the framework's tensors hold them, in the WebAssembly heap (the storage
+  // pool's arrays), so the GEMM reads and writes them in place; else plain arrays, copied in and out
+  const ourPath = (name: string, run: (g: Required<GemmArgs>) => void, slow = false, inHeap = false): Path => ({
     name,
     slow,
     setup(s, A, B) {
-      const g = resolveGemmArgs({ transA: s.transA, transB: s.transB, M: s.M, N: s.N, K: s.K, A, B, C: new Float32Array(s.batch * s.M * s.N), batch: s.batch });
-      return { run: () => run(g), flops: flopsOf(s), result: () => g.C };
+      const heap = theHeap();
+      const place = (a: Float32Array): Float32Array => {
+        if (!inHeap) return a;
+        const copy = heap.floats(heap.alloc(a.length * 4 + 64), a.length);
+        copy.set(a);
+        return copy;
+      };
+      const C = place(new Float32Array(s.batch * s.M * s.N));
+      const g = resolveGemmArgs({ transA: s.transA, transB: s.transB, M: s.M, N: s.N, K: s.K, A: place(A), B: place(B), C, batch: s.batch });
+      const dispose = inHeap ? () => [g.A, g.B, g.C].forEach((a) => heap.free(a.byteOffset, a.length * 4 + 64)) : undefined;
+      return { run: () => run(g), flops: flopsOf(s), result: () => g.C, dispose };
     },
   });
   // run under the backend its group switches to (below), with tensors made under it, so no call
@@ -140,6 +152,8 @@ async function main(): Promise<void> {
     ourPath('gemmReference (TS)', (g) => gemmReference(g), true),
     ourPath('wasm 1 thread', (g) => one.run(g)),
     ourPath('wasm 2 threads', (g) => two.run(g)),
+    ourPath('heap 1 thread', (g) => one.run(g), false, true),
+    ourPath('heap 2 threads', (g) => two.run(g), false, true),
   ];
 
   await tf.setBackend('wasm');
@@ -207,17 +221,17 @@ async function main(): Promise<void> {
   printRatios(table);
   // On a loaded machine the medians move with the load; the best round shows what the code does
   // when it gets the cores.
-  console.log('\nbest round, GFLOP/s'.padEnd(33) + BEST_COLUMNS.map((c) => c.padStart(19)).join('') + '2t / 1t'.padStart(10));
+  console.log('\nbest round, GFLOP/s'.padEnd(33) + BEST_COLUMNS.map((c) => c.padStart(19)).join('') + '2t / 1t'.padStart(10) + 'heap'.padStart(10));
   SHAPES.forEach((s, i) => {
     const b = bestTable[i]!;
     const cells = BEST_COLUMNS.map((c) => b[c]!.toFixed(2).padStart(19)).join('');
-    console.log(s.name.padEnd(32) + cells + `${(b['wasm 2 threads']! / b['wasm 1 thread']!).toFixed(2)}x`.padStart(10));
+    console.log(s.name.padEnd(32) + cells + `${(b['wasm 2 threads']! / b['wasm 1 thread']!).toFixed(2)}x`.padStart(10) + `${(b['heap 2 threads']! / b['heap 1 thread']!).toFixed(2)}x`.padStart(10));
   });
   two.setThreads(1);
 }
 
-const COLUMNS = ['naive loop', 'tfjs-backend-cpu', 'tfjs-backend-wasm', 'gemmReference (TS)', 'wasm 1 thread', 'wasm 2 threads'];
-const BEST_COLUMNS = ['tfjs-backend-wasm', 'wasm 1 thread', 'wasm 2 threads'];
+const COLUMNS = ['naive loop', 'tfjs-backend-cpu', 'tfjs-backend-wasm', 'gemmReference (TS)', 'wasm 1 thread', 'wasm 2 threads', 'heap 1 thread', 'heap 2 threads'];
+const BEST_COLUMNS = ['tfjs-backend-wasm', 'wasm 1 thread', 'wasm 2 threads', 'heap 1 thread', 'heap 2 threads'];
 let headerDone = false;
 function printRow(s: Shape, row: Record<string, number>): void {
   const w = 32;
@@ -230,11 +244,11 @@ function printRow(s: Shape, row: Record<string, number>): void {
 
 function printRatios(table: Record<string, number>[]): void {
   const w = 32;
-  console.log('\nratios (goal)'.padEnd(w + 1) + ['1t / tfjs-cpu (4x)', '2t / tfjs-cpu (4x)', '1t / tfjs-wasm (1.3x)', '2t / tfjs-wasm', '2t / 1t (1.6x, large)'].map((c) => c.padStart(24)).join(''));
+  console.log('\nratios (goal)'.padEnd(w + 1) + ['1t / tfjs-cpu (4x)', '2t / tfjs-cpu (4x)', '1t / tfjs-wasm (1.3x)', '2t / tfjs-wasm', '2t / 1t (1.6x, large)', 'heap: 2t / 1t'].map((c) => c.padStart(24)).join(''));
   SHAPES.forEach((s, i) => {
     const r = table[i]!;
     const one = r['wasm 1 thread']!, two = r['wasm 2 threads']!;
-    const cells = [one / r['tfjs-backend-cpu']!, two / r['tfjs-backend-cpu']!, one / r['tfjs-backend-wasm']!, two / r['tfjs-backend-wasm']!, two / one];
+    const cells = [one / r['tfjs-backend-cpu']!, two / r['tfjs-backend-cpu']!, one / r['tfjs-backend-wasm']!, two / r['tfjs-backend-wasm']!, two / one, r['heap 2 threads']! / r['heap 1 thread']!];
     console.log(s.name.padEnd(w) + cells.map((x) => `${x.toFixed(2)}x`.padStart(24)).join(''));
   });
 }
