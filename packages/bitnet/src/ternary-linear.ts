@@ -3,7 +3,7 @@
 // ternary matmul, whose inner loop is table lookups and integer adds, rescaling once:
 //   y = (xInt8 @ Wt^T) * (gamma / s) + b        (BITNET.md section 1, inference)
 // The result equals BitLinear's fake-quant forward up to float rounding of that rescale.
-import { Tensor, linear, noGrad, shapeStr, zeros } from '@bitvit/tensor';
+import { Tensor, allocFloats, linear, noGrad, shapeStr, zeros } from '@bitvit/tensor';
 import { LayerNorm, Module, Parameter, RMSNorm } from '@bitvit/nn';
 import { BitLinear, type InputNorm } from './bitlinear.js';
 import { absmeanScale, ternaryCodes } from './quantizers.js';
@@ -93,7 +93,7 @@ export class TernaryLinear extends Module {
       const xn = this.norm ? this.norm.forward(x) : x;
       if (this.activationBits === null) return linear(xn, this.dequantizedWeight(), this.bias);
       const tokens = xn.size / this.inFeatures;
-      const out = new Float32Array(tokens * this.outFeatures);
+      const out = allocFloats(tokens * this.outFeatures); // from the storage pool: the next kernels read it in place
       const bias = this.bias ? this.bias.data : null;
       const kernel = (tokens >= TernaryLinear.unrolledMinTokens ? this.unrolledKernel() : null) ?? this.wasmKernel();
       if (kernel) {

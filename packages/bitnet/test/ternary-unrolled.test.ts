@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Tensor } from '@bitvit/tensor';
+import { Tensor, theHeap } from '@bitvit/tensor';
 import { packI2 } from '../src/packing.js';
 import { quantizeActivationsInt8 } from '../src/kernels/quantize-activations.js';
 import { ternaryMatmulI2 } from '../src/kernels/ternary-matmul.js';
@@ -125,6 +125,31 @@ describe('TernaryMatmulUnrolled', () => {
     expect(() => k.linear(x, 10, p.weightScale, p.bias, new Float32Array(40))).toThrow(/token 3 holds a non-finite value/);
     expect(() => k.linear(p.x, 10, p.weightScale, p.bias, new Float32Array(39))).toThrow(/out has length 39, expected 40/);
     expect(() => TernaryMatmulUnrolled.fromPacked(p.packed.subarray(1), 4, 8)).toThrow(/packed has length 7, expected 8/);
+  });
+
+  it('reads and writes tensors in the heap in place, with the same result', () => {
+    // whole groups of 8 (out in place) and not (out through scratch), inputs a multiple of 4
+    // (x in place: the spare lanes read past the tokens) and not (x copied), jobs past 1024 tokens
+    for (const [tokens, inFeatures, outFeatures] of [[16, 64, 24], [13, 64, 24], [1040, 32, 16], [24, 7, 5]] as const) {
+      const p = problem(tokens, inFeatures, outFeatures, 7 + tokens);
+      const heap = theHeap();
+      const inHeap = (a: Float32Array): Float32Array => {
+        const copy = heap.floats(heap.alloc(a.length * 4 + 64), a.length);
+        copy.set(a);
+        return copy;
+      };
+      const k = unrolled(p);
+      const want = new Float32Array(tokens * outFeatures);
+      k.linear(p.x, tokens, p.weightScale, p.bias, want);
+      const x = inHeap(p.x);
+      const out = inHeap(new Float32Array(tokens * outFeatures).fill(NaN));
+      // a sentinel right after out: nothing may be written past its end
+      const after = heap.floats(out.byteOffset + out.byteLength, 16).fill(12345);
+      k.linear(x, tokens, p.weightScale, p.bias, out);
+      expect(Array.from(out)).toEqual(Array.from(want));
+      expect(Array.from(after)).toEqual(new Array<number>(16).fill(12345));
+      expect(Array.from(x)).toEqual(Array.from(p.x));
+    }
   });
 
   it('runs jobs of more than 1024 tokens in pieces with the same result', () => {

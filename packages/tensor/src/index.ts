@@ -27,6 +27,8 @@ export { loadGpuJs, provideGpuJs } from './kernels/gpu/gpujs.js';
 export { roundHalfEven, erf } from './kernels/cpu/math.js';
 // the WebAssembly module builder the SIMD kernels are emitted with, for other packages' kernels
 export * as wasm from './kernels/wasm/builder.js';
+// the WebAssembly heap tensors' data lives in (Node), for other packages' kernels to work in place
+export { Heap, theHeap, HEAP_MAX_PAGES } from './kernels/wasm/heap.js';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
 export { formatTensor } from './print.js';
 

@@ -15,7 +15,9 @@
 // and the table kernel below that, and only for layers up to MAX_UNROLLED_NONZEROS nonzero
 // weights (the compile time and code size grow with it).
 //
-// Steps of a call (one thread; the module is compiled per weight matrix on first use):
+// Steps of a call (one thread; the module is compiled per weight matrix on first use, and runs in
+// the tensor heap of @bitvit/tensor, so activations and outputs that live there are read and
+// written in place):
 //   prepare(groups, xf, xt, act)  per token: s = 127 / max(absmax, 1e-5) into act (as
 //     quantizeActivationsInt8, the same f32 steps); then codes round(x * s) (half to even), laid
 //     out for the sums: group g of 8 tokens, input i -> 8 int16 lanes at xt + (g*inPad + i)*16.
@@ -26,7 +28,7 @@
 // int16 is exact: |x| <= 127, so up to 258 terms fit (127 * 258 = 32766); longer rows are summed
 // in slices of 256 inputs, each slice widened into two int32x4 accumulators.
 
-import { wasm } from '@bitvit/tensor';
+import { HEAP_MAX_PAGES, Heap, theHeap, wasm } from '@bitvit/tensor';
 import { checkTernaryMatmulArgs } from './check-args.js';
 import { engineHasSimd } from './ternary-module.js';
 import { packedRowBytes, unpackI2 } from '../packing.js';
@@ -45,15 +47,17 @@ const SLICE = 256;
 const GROUP = 8;
 /** Tokens per call into the module, bounding the scratch memory (1024 x 768 inputs: 3 MiB). */
 const TOKENS_PER_JOB = 1024;
-const PAGE = 65536;
 
-/** The scratch memory all unrolled kernels share (calls run one at a time), grown on demand. */
-let scratch: WebAssembly.Memory | null = null;
-function scratchMemory(bytes: number): WebAssembly.Memory {
-  scratch ??= new WebAssembly.Memory({ initial: 1 });
-  const have = scratch.buffer.byteLength;
-  if (bytes > have) scratch.grow(Math.ceil((bytes - have) / PAGE));
-  return scratch;
+/** The scratch block all unrolled kernels share in the tensor heap (calls run one at a time),
+ *  replaced by a bigger one when a call needs more. */
+let scratch = { at: 0, bytes: 0 };
+function scratchBlock(heap: Heap, bytes: number): number {
+  if (bytes > scratch.bytes) {
+    if (scratch.bytes > 0) heap.free(scratch.at, scratch.bytes);
+    const size = Heap.blockBytes(bytes);
+    scratch = { at: heap.alloc(size), bytes: size };
+  }
+  return scratch.at;
 }
 
 interface UnrolledExports {
@@ -73,7 +77,7 @@ export class TernaryMatmulUnrolled {
   readonly codeBytes: number;
   readonly nonzeros: number;
   private readonly exports: UnrolledExports;
-  private readonly memory: WebAssembly.Memory;
+  private readonly heap: Heap;
   /** Inputs padded to a multiple of 4 (whole f32x4 vectors in prepare). */
   private readonly inPad: number;
   private readonly packedRowBytes: number;
@@ -82,10 +86,10 @@ export class TernaryMatmulUnrolled {
     this.nonzeros = nonzeros;
     this.packedRowBytes = packedRowBytes('i2', inFeatures);
     this.inPad = Math.ceil(inFeatures / 4) * 4;
-    this.memory = scratchMemory(PAGE);
-    const bytes = buildUnrolledModule(codes, outFeatures, inFeatures, this.inPad, perTensorScale);
+    this.heap = theHeap();
+    const bytes = buildUnrolledModule(codes, outFeatures, inFeatures, this.inPad, perTensorScale, this.heap.shared);
     this.codeBytes = bytes.length;
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory } });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.heap.memory } });
     this.exports = instance.exports as unknown as UnrolledExports;
   }
 
@@ -122,30 +126,41 @@ export class TernaryMatmulUnrolled {
     if (this.perTensorScale && weightScale.length !== 1) {
       throw new Error(`TernaryMatmulUnrolled.linear: built for one weight scale, got ${weightScale.length}`);
     }
-    const { inFeatures, outFeatures, inPad } = this;
+    const { inFeatures, outFeatures, inPad, heap } = this;
+    // Tensors in the heap are read and written in place: x when its rows need no padding (the
+    // last group's spare lanes then read past the job's tokens: garbage that only reaches spare
+    // lanes), out when the job is whole groups (no spare rows to write past its end).
+    const xAt = inPad === inFeatures ? heap.address(x) : -1;
+    const outAt = heap.address(out);
     for (let t0 = 0; t0 < tokens; t0 += TOKENS_PER_JOB) {
       const n = Math.min(TOKENS_PER_JOB, tokens - t0);
       const groups = Math.ceil(n / GROUP);
       const padded = groups * GROUP;
-      // layout: xf (float rows of inPad) | xt (int16 codes) | act | scale | bias | out
-      const xf = 0;
-      const xt = xf + 4 * padded * inPad;
-      const act = xt + 2 * padded * inPad;
-      const scale = act + 4 * padded;
-      const biasAt = scale + 4 * outFeatures;
-      const outAt = biasAt + 4 * outFeatures;
-      const end = outAt + 4 * padded * outFeatures;
-      const buffer = scratchMemory(end).buffer;
-      const f32 = new Float32Array(buffer);
-      // the tokens, each row padded with zeros to inPad, then zero rows up to the whole group
-      if (inPad === inFeatures) f32.set(x.subarray(t0 * inFeatures, (t0 + n) * inFeatures), xf / 4);
-      else {
-        for (let t = 0; t < n; t++) {
-          f32.set(x.subarray((t0 + t) * inFeatures, (t0 + t + 1) * inFeatures), xf / 4 + t * inPad);
-          f32.fill(0, xf / 4 + t * inPad + inFeatures, xf / 4 + (t + 1) * inPad);
+      const xInPlace = xAt >= 0, outInPlace = outAt >= 0 && n === padded;
+      // scratch layout: xf (float rows of inPad) | xt (int16 codes) | act | scale | bias | out
+      const xfBytes = xInPlace ? 0 : 4 * padded * inPad;
+      const xtOff = xfBytes;
+      const actOff = xtOff + 2 * padded * inPad;
+      const scaleOff = actOff + 4 * padded;
+      const biasOff = scaleOff + 4 * outFeatures;
+      const outOff = biasOff + 4 * outFeatures;
+      const end = outOff + (outInPlace ? 0 : 4 * padded * outFeatures);
+      const base = scratchBlock(heap, end);
+      const f32 = heap.f32;
+      const xf = xInPlace ? xAt + 4 * t0 * inFeatures : base;
+      const [xt, act, scale, biasAt] = [base + xtOff, base + actOff, base + scaleOff, base + biasOff];
+      const outPtr = outInPlace ? outAt + 4 * t0 * outFeatures : base + outOff;
+      if (!xInPlace) {
+        // the tokens, each row padded with zeros to inPad, then zero rows up to the whole group
+        if (inPad === inFeatures) f32.set(x.subarray(t0 * inFeatures, (t0 + n) * inFeatures), xf / 4);
+        else {
+          for (let t = 0; t < n; t++) {
+            f32.set(x.subarray((t0 + t) * inFeatures, (t0 + t + 1) * inFeatures), xf / 4 + t * inPad);
+            f32.fill(0, xf / 4 + t * inPad + inFeatures, xf / 4 + (t + 1) * inPad);
+          }
         }
+        f32.fill(0, xf / 4 + n * inPad, xf / 4 + padded * inPad);
       }
-      f32.fill(0, xf / 4 + n * inPad, xf / 4 + padded * inPad);
       if (weightScale.length === 1) f32.fill(weightScale[0]!, scale / 4, scale / 4 + outFeatures);
       else f32.set(weightScale, scale / 4);
       if (bias) f32.set(bias, biasAt / 4);
@@ -157,15 +172,18 @@ export class TernaryMatmulUnrolled {
         if (!(s > 0 && s < Infinity)) throw new Error(`TernaryMatmulUnrolled.linear: token ${t0 + t} holds a non-finite value`);
       }
       scales.set(f32.subarray(act / 4, act / 4 + n), t0);
-      this.exports.run(groups, xt, act, scale, biasAt, outAt);
-      out.set(f32.subarray(outAt / 4, outAt / 4 + n * outFeatures), t0 * outFeatures);
+      this.exports.run(groups, xt, act, scale, biasAt, outPtr);
+      if (!outInPlace) out.set(f32.subarray(outPtr / 4, outPtr / 4 + n * outFeatures), t0 * outFeatures);
     }
   }
 }
 
 /** Emits prepare() and run() for one weight matrix (codes: row-major [out, in] of -1/0/+1). */
-export function buildUnrolledModule(codes: Int8Array, outFeatures: number, inFeatures: number, inPad: number, perTensorScale = false): Uint8Array<ArrayBuffer> {
-  const m = new wasm.ModuleBuilder().importMemory(1);
+export function buildUnrolledModule(
+  codes: Int8Array, outFeatures: number, inFeatures: number, inPad: number, perTensorScale = false, sharedMemory = false,
+): Uint8Array<ArrayBuffer> {
+  // the tensor heap's memory (a shared memory must be imported with its maximum)
+  const m = new wasm.ModuleBuilder().importMemory(1, sharedMemory ? HEAP_MAX_PAGES : undefined, sharedMemory);
   emitPrepare(m, inPad);
   emitRun(m, codes, outFeatures, inFeatures, inPad, perTensorScale);
   return m.build();
