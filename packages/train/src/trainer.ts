@@ -17,7 +17,7 @@ import {
   type DatasetSplits, type ImageDataset, type Normalization,
 } from './data/index.js';
 import { buildModel, loadModel, saveModel } from './models.js';
-import { evaluate, type EvalResult } from './evaluate.js';
+import { evaluateAsync, type EvalResult } from './evaluate.js';
 import { computeLoss, type ObjectiveOptions } from './objective.js';
 import { loadCheckpoint, saveCheckpoint, type MetricsWindow, type TrainerPosition } from './checkpoint.js';
 import { Progress } from './progress.js';
@@ -331,7 +331,7 @@ export class Trainer {
         const epochs = pos.epoch + pos.batchInEpoch / stepsPerEpoch;
         this.progress.done();
         if (val) {
-          valResult = evaluate(model, val, norm, { batchSize: o.evalBatchSize });
+          valResult = await evaluateAsync(model, val, norm, { batchSize: o.evalBatchSize });
           this.log(`epoch ${epochs}: val accuracy ${(100 * valResult.accuracy).toFixed(2)}%  val loss ${valResult.loss.toFixed(4)}`);
           await appendFile(metricsPath, `${JSON.stringify({ type: 'eval', split: 'val', step: pos.step, epoch: epochs, accuracy: valResult.accuracy, loss: valResult.loss })}\n`);
         }
@@ -351,7 +351,7 @@ export class Trainer {
     let test: EvalResult = { accuracy: NaN, loss: NaN, count: 0, imagesPerSecond: NaN };
     let packedBytes: number | null = null;
     if (!stoppedEarly) {
-      test = evaluate(model, splits.test, norm, {
+      test = await evaluateAsync(model, splits.test, norm, {
         batchSize: o.evalBatchSize, limit: o.limitTest,
         onBatch: (done, total) => !o.quiet && this.progress.update({ label: 'test', done, total }),
       });

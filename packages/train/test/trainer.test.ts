@@ -8,7 +8,7 @@ import { noGrad } from '@bitvit/tensor';
 import { bitLinears } from '@bitvit/bitnet';
 import { DeiTForImageClassificationWithTeacher, loadPreprocessor } from '@bitvit/vit';
 import {
-  Trainer, TrainingDiverged, evaluate, forEachBatch, loadCheckpoint, loadDataset, loadModel,
+  Trainer, TrainingDiverged, evaluate, evaluateAsync, forEachBatch, loadCheckpoint, loadDataset, loadModel,
   normalizationFromPreprocessorConfig, type DatasetSplits, type TrainSummary,
 } from '../src/index.js';
 import { readJson, readMetrics, tempDir, tinyRun } from './helpers.js';
@@ -26,6 +26,9 @@ async function folderAccuracy(dir: string, limit: number): Promise<{ accuracy: n
   const pre = await loadPreprocessor(dir);
   const norm = normalizationFromPreprocessorConfig(pre as unknown as Record<string, unknown>, 1);
   const r = evaluate(model, mnist.test, norm, { batchSize: 200, limit });
+  // the Trainer's evaluation (yielding to the storage pool after each batch) gives the same numbers
+  const a = await evaluateAsync(model, mnist.test, norm, { batchSize: 200, limit });
+  expect([a.accuracy, a.loss, a.count]).toEqual([r.accuracy, r.loss, r.count]);
   return { accuracy: r.accuracy, loss: r.loss };
 }
 

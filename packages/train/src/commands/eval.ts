@@ -1,6 +1,6 @@
 // `eval`: accuracy and loss of a model folder on a dataset's test (or train) split.
 import { bool, formatHelp, num, parseFlags, str, UsageError, type FlagTable } from '../args.js';
-import { evaluate } from '../evaluate.js';
+import { evaluateAsync } from '../evaluate.js';
 import { Progress } from '../progress.js';
 import { loadModelAndData } from './common.js';
 
@@ -24,7 +24,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   const { model, data, norm } = await loadModelAndData(modelDir, str(f, 'data')!);
   const ds = str(f, 'split') === 'train' ? data.train : data.test;
   const progress = new Progress(process.stderr);
-  const r = evaluate(model, ds, norm, { batchSize: num(f, 'batchSize'), limit: num(f, 'limit'), onBatch: (done, total) => progress.update({ label: 'eval', done, total }) });
+  const r = await evaluateAsync(model, ds, norm, { batchSize: num(f, 'batchSize'), limit: num(f, 'limit'), onBatch: (done, total) => progress.update({ label: 'eval', done, total }) });
   progress.done();
   console.log(JSON.stringify({ model: modelDir, data: str(f, 'data'), split: str(f, 'split'), accuracy: r.accuracy, loss: r.loss, count: r.count, images_per_s: r.imagesPerSecond }));
   return 0;
