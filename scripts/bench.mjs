@@ -30,7 +30,10 @@ for (const pkg of ['tensor', 'nn', 'bitnet', 'vit', 'train']) {
 let failed = 0;
 for (const [name, file] of scripts) {
   console.log(`\n=== ${name} ===`);
-  const r = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', file, ...flags], {
+  // relaxed SIMD (fused multiply-adds) as the CLI turns it on; Node 20 has it behind this flag,
+  // later versions on by default (BITVIT_RELAXED_SIMD=0: plain SIMD, for comparison)
+  const relaxed = process.versions.node.split('.')[0] === '20' && process.env.BITVIT_RELAXED_SIMD !== '0' ? ['--experimental-wasm-relaxed-simd'] : [];
+  const r = spawnSync(process.execPath, [...relaxed, '--conditions=source', '--import', 'tsx', file, ...flags], {
     stdio: 'inherit',
   });
   if (r.status !== 0) failed++;

@@ -72,4 +72,28 @@ describe('gemm in a fresh process', () => {
     expect(out.available).toBe(true);
     expect(out.worst).toBeLessThan(1e-5);
   });
+
+  it('turns relaxed SIMD on at run time (Node 20) before the engine is built', () => {
+    const r = runNode(`
+      import { enableRelaxedSimd, gemm, gemmInfo, gemmReference } from '${gemmModule}';
+      import { hasRelaxedSimd } from '${wasmModule}';
+      const before = hasRelaxedSimd();
+      const on = enableRelaxedSimd();
+      const M = 64, N = 48, K = 100;
+      const A = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i)), B = Float32Array.from({ length: K * N }, (_, i) => Math.cos(i));
+      const got = new Float32Array(M * N), want = new Float32Array(M * N);
+      gemm({ transA: false, transB: false, M, N, K, A, B, C: got });
+      gemmReference({ transA: false, transB: false, M, N, K, A, B, C: want });
+      let worst = 0;
+      for (let i = 0; i < M * N; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
+      console.log(JSON.stringify({ before, on, info: gemmInfo(), worst }));
+    `);
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { before: boolean; on: boolean; info: { relaxedSimd: boolean }; worst: number };
+    const node20 = process.versions.node.split('.')[0] === '20';
+    if (node20) expect(out.before).toBe(false); // off by default on Node 20
+    expect(out.on).toBe(true);
+    expect(out.info.relaxedSimd).toBe(true);
+    expect(out.worst).toBeLessThan(1e-5);
+  });
 });

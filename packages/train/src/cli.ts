@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The command line: `node packages/train/dist/cli.js <command> [flags]`, behind the root
 // package.json scripts (pnpm train:qat, train:fp, eval, predict, ptq, study).
+import { enableRelaxedSimd } from '@bitvit/tensor';
 import { UsageError } from './args.js';
 import { trainCommand } from './commands/train.js';
 import { evalCommand } from './commands/eval.js';
@@ -44,9 +45,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-// Run when executed directly (not when imported by tests).
+// Run when executed directly (not when imported by tests). Relaxed SIMD first, before any kernel
+// is compiled (BITVIT_RELAXED_SIMD=0 keeps the plain SIMD kernels).
 const invoked = process.argv[1] ?? '';
 if (invoked.endsWith('cli.js') || invoked.endsWith('cli.ts')) {
+  if (process.env['BITVIT_RELAXED_SIMD'] !== '0') enableRelaxedSimd();
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
