@@ -4,7 +4,8 @@ import { packI2 } from '../src/packing.js';
 import { quantizeActivationsInt8 } from '../src/kernels/quantize-activations.js';
 import { ternaryMatmulI2 } from '../src/kernels/ternary-matmul.js';
 import { TernaryMatmulI2Wasm } from '../src/kernels/ternary-wasm.js';
-import { MAX_UNROLLED_NONZEROS, TernaryMatmulUnrolled, buildUnrolledModule } from '../src/kernels/ternary-unrolled.js';
+import { MAX_UNROLLED_NONZEROS, TernaryMatmulUnrolled, buildUnrolledModule, unrolledWorkerUnits } from '../src/kernels/ternary-unrolled.js';
+import { setTernaryThreads, ternaryThreads } from '../src/kernels/ternary-runtime.js';
 import { TernaryLinear } from '../src/ternary-linear.js';
 
 // mulberry32: a small seeded generator, so a failing case repeats.
@@ -149,6 +150,36 @@ describe('TernaryMatmulUnrolled', () => {
       expect(Array.from(out)).toEqual(Array.from(want));
       expect(Array.from(after)).toEqual(new Array<number>(16).fill(12345));
       expect(Array.from(x)).toEqual(Array.from(p.x));
+    }
+  });
+
+  it('gives the same floats on worker threads, and the workers take part', () => {
+    // big enough to be shared (groups x nonzero weights >= 2^19), in the heap as tensors are
+    const p = problem(1024, 128, 64, 11);
+    const heap = theHeap();
+    const inHeap = (a: Float32Array): Float32Array => {
+      const copy = heap.floats(heap.alloc(a.length * 4 + 64), a.length);
+      copy.set(a);
+      return copy;
+    };
+    const k = unrolled(p);
+    const x = inHeap(p.x);
+    const one = inHeap(new Float32Array(1024 * 64)), two = inHeap(new Float32Array(1024 * 64));
+    const threads = ternaryThreads();
+    try {
+      setTernaryThreads(1);
+      k.linear(x, 1024, p.weightScale, p.bias, one);
+      setTernaryThreads(2);
+      const before = unrolledWorkerUnits();
+      // a worker takes ~50 ms to start; it joins the calls made once it is up
+      const until = performance.now() + 5000;
+      do k.linear(x, 1024, p.weightScale, p.bias, two);
+      while (unrolledWorkerUnits() === before && performance.now() < until);
+      expect(unrolledWorkerUnits()).toBeGreaterThan(before);
+      expect(Array.from(two)).toEqual(Array.from(one));
+      expectClose(two, typescriptLinear(p).y);
+    } finally {
+      setTernaryThreads(threads);
     }
   });
 

@@ -15,9 +15,9 @@
 // and the table kernel below that, and only for layers up to MAX_UNROLLED_NONZEROS nonzero
 // weights (the compile time and code size grow with it).
 //
-// Steps of a call (one thread; the module is compiled per weight matrix on first use, and runs in
-// the tensor heap of @bitvit/tensor, so activations and outputs that live there are read and
-// written in place):
+// Steps of a call (the module is compiled per weight matrix on first use, and runs in the tensor
+// heap of @bitvit/tensor, so activations and outputs that live there are read and written in
+// place; big calls share their groups of tokens with worker threads, unrolled-pool.ts):
 //   prepare(groups, xf, xt, act)  per token: s = 127 / max(absmax, 1e-5) into act (as
 //     quantizeActivationsInt8, the same f32 steps); then codes round(x * s) (half to even), laid
 //     out for the sums: group g of 8 tokens, input i -> 8 int16 lanes at xt + (g*inPad + i)*16.
@@ -31,6 +31,8 @@
 import { HEAP_MAX_PAGES, Heap, theHeap, wasm } from '@bitvit/tensor';
 import { checkTernaryMatmulArgs } from './check-args.js';
 import { engineHasSimd } from './ternary-module.js';
+import { ternaryThreads } from './ternary-runtime.js';
+import { UnrolledPool } from './unrolled-pool.js';
 import { packedRowBytes, unpackI2 } from '../packing.js';
 
 /** Calls with at least this many tokens use the unrolled kernel (TernaryLinear's choice). */
@@ -60,6 +62,20 @@ function scratchBlock(heap: Heap, bytes: number): number {
   return scratch.at;
 }
 
+/** Jobs below this many add instructions (groups x nonzero weights, ~100 us) stay on this thread. */
+const PARALLEL_MIN_ADDS = 1 << 19;
+let pool: UnrolledPool | null | undefined;
+/** The worker pool for unrolled kernels, made on first use; null without threads or shared heap. */
+function unrolledPool(heap: Heap): UnrolledPool | null {
+  if (pool === undefined) pool = UnrolledPool.create(heap.memory);
+  return pool;
+}
+
+/** Units the pool's workers have run (tests check that they take part). */
+export function unrolledWorkerUnits(): number {
+  return pool?.workerUnits ?? 0;
+}
+
 interface UnrolledExports {
   prepare(groups: number, xf: number, xt: number, act: number): void;
   run(groups: number, xt: number, act: number, scale: number, bias: number, out: number): void;
@@ -78,6 +94,9 @@ export class TernaryMatmulUnrolled {
   readonly nonzeros: number;
   private readonly exports: UnrolledExports;
   private readonly heap: Heap;
+  private readonly module: WebAssembly.Module;
+  /** The module's id in the worker pool (registered on the first parallel call). */
+  private poolId = 0;
   /** Inputs padded to a multiple of 4 (whole f32x4 vectors in prepare). */
   private readonly inPad: number;
   private readonly packedRowBytes: number;
@@ -89,7 +108,8 @@ export class TernaryMatmulUnrolled {
     this.heap = theHeap();
     const bytes = buildUnrolledModule(codes, outFeatures, inFeatures, this.inPad, perTensorScale, this.heap.shared);
     this.codeBytes = bytes.length;
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.heap.memory } });
+    this.module = new WebAssembly.Module(bytes);
+    const instance = new WebAssembly.Instance(this.module, { env: { memory: this.heap.memory } });
     this.exports = instance.exports as unknown as UnrolledExports;
   }
 
@@ -165,14 +185,26 @@ export class TernaryMatmulUnrolled {
       else f32.set(weightScale, scale / 4);
       if (bias) f32.set(bias, biasAt / 4);
       else f32.fill(0, biasAt / 4, biasAt / 4 + outFeatures);
-      this.exports.prepare(groups, xf, xt, act);
+      const workers = ternaryThreads() - 1;
+      const threadPool = workers > 0 && groups * this.nonzeros >= PARALLEL_MIN_ADDS ? unrolledPool(heap) : null;
+      if (threadPool) {
+        // groups shared with the workers: each unit prepares and sums its own groups
+        threadPool.grow(workers);
+        if (this.poolId === 0) this.poolId = threadPool.addModule(this.module);
+        const unitGroups = Math.max(1, Math.min(16, Math.ceil(groups / (4 * (workers + 1)))));
+        threadPool.run({
+          module: this.poolId, groups, unitGroups, inPad, rowBytes: 4 * outFeatures, xf, xt, act, scale, bias: biasAt, out: outPtr,
+        }, this.exports);
+      } else {
+        this.exports.prepare(groups, xf, xt, act);
+      }
       for (let t = 0; t < n; t++) {
         const s = f32[act / 4 + t]!;
         // s is 0 for an infinite input and NaN for a NaN; a finite row always gives 0 < s < inf
         if (!(s > 0 && s < Infinity)) throw new Error(`TernaryMatmulUnrolled.linear: token ${t0 + t} holds a non-finite value`);
       }
       scales.set(f32.subarray(act / 4, act / 4 + n), t0);
-      this.exports.run(groups, xt, act, scale, biasAt, outPtr);
+      if (!threadPool) this.exports.run(groups, xt, act, scale, biasAt, outPtr);
       if (!outInPlace) out.set(f32.subarray(outPtr / 4, outPtr / 4 + n * outFeatures), t0 * outFeatures);
     }
   }
