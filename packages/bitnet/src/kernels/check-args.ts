@@ -29,3 +29,11 @@ export function checkTernaryMatmulArgs(fn: string, a: TernaryMatmulArgs, packedR
     throw new Error(`${fn}: weightScale has length ${a.weightScale.length}, expected 1 (per tensor) or ${outFeatures} (per output channel)`);
   }
 }
+
+let scales = new Float32Array(0);
+/** A reused array for per-token scales nobody asked for (a kernel's linear() without actScaleOut):
+ *  a view of `tokens` floats, valid until the next call. */
+export function scratchScales(tokens: number): Float32Array {
+  if (scales.length < tokens) scales = new Float32Array(Math.max(tokens, 2 * scales.length));
+  return scales.subarray(0, tokens);
+}

@@ -29,7 +29,7 @@
 // in slices of 256 inputs, each slice widened into two int32x4 accumulators.
 
 import { HEAP_MAX_PAGES, Heap, theHeap, wasm } from '@bitvit/tensor';
-import { checkTernaryMatmulArgs } from './check-args.js';
+import { checkTernaryMatmulArgs, scratchScales } from './check-args.js';
 import { engineHasSimd } from './ternary-module.js';
 import { ternaryThreads } from './ternary-runtime.js';
 import { UnrolledPool } from './unrolled-pool.js';
@@ -138,7 +138,7 @@ export class TernaryMatmulUnrolled {
   /** Quantizes x per token (as quantizeActivationsInt8) and multiplies; `actScaleOut`, if given,
    *  receives s per token. */
   linear(x: Float32Array, tokens: number, weightScale: Float32Array, bias: Float32Array | null, out: Float32Array, actScaleOut?: Float32Array): void {
-    const scales = actScaleOut ?? new Float32Array(tokens);
+    const scales = actScaleOut ?? scratchScales(tokens); // not asked for: a reused array, no allocation per call
     checkTernaryMatmulArgs('TernaryMatmulUnrolled.linear', {
       x, tokens, inFeatures: this.inFeatures, packedLength: this.outFeatures * this.packedRowBytes, outFeatures: this.outFeatures,
       weightScale, actScale: scales, bias, out,

@@ -37,7 +37,7 @@
 //   split    the current token's l row and h row
 //   y        int32 sums of the current 16 rows
 
-import { checkTernaryMatmulArgs } from './check-args.js';
+import { checkTernaryMatmulArgs, scratchScales } from './check-args.js';
 import { COLUMN_MULTIPLE, ROWS_PER_BLOCK, engineHasRelaxedSwizzle, engineHasSimd, type TernaryModuleOptions } from './ternary-module.js';
 import { ternaryRuntime, type TernaryRuntime } from './ternary-runtime.js';
 import { packedRowBytes } from '../packing.js';
@@ -142,7 +142,7 @@ export class TernaryMatmulI2Wasm {
    * if given, receives s for each token.
    */
   linear(x: Float32Array, tokens: number, weightScale: Float32Array, bias: Float32Array | null, out: Float32Array, actScaleOut?: Float32Array): void {
-    const scales = actScaleOut ?? new Float32Array(tokens);
+    const scales = actScaleOut ?? scratchScales(tokens); // not asked for: a reused array, no allocation per call
     this.check('TernaryMatmulI2Wasm.linear', x, tokens, weightScale, scales, bias, out);
     this.run(tokens, weightScale, bias, out, true, (t0, n, mem) => {
       copyRows(x, t0, n, this.inFeatures, new Float32Array(mem.buffer, mem.xfPtr, n * mem.rowInputs), mem.rowInputs);
