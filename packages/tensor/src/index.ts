@@ -29,6 +29,8 @@ export { roundHalfEven, erf } from './kernels/cpu/math.js';
 export * as wasm from './kernels/wasm/builder.js';
 // the WebAssembly heap tensors' data lives in (Node), for other packages' kernels to work in place
 export { Heap, theHeap, HEAP_MAX_PAGES } from './kernels/wasm/heap.js';
+// the worker pools' claim protocol (caller side), for other packages' pools
+export { runClaimed, nextTag, MAX_CLAIM_UNITS, type ClaimSlots } from './kernels/wasm/claim.js';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
 export { formatTensor } from './print.js';
 

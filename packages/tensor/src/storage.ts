@@ -23,7 +23,7 @@
 // (`data.subarray(...)`, `new Uint8Array(data.buffer, ...)`) does not keep it out of the pool, so
 // use such a view while you still hold the array (or copy it: `data.slice()`).
 
-import { Heap, sharedMemoryAvailable, theHeap } from './kernels/wasm/heap.js';
+import { Heap, theHeap } from './kernels/wasm/heap.js';
 
 /** Arrays below this many floats are plain: V8 keeps small typed arrays on its own heap, cheaply. */
 const MIN_POOLED_FLOATS = 4096;
@@ -58,8 +58,8 @@ let useHeap = true;
 function tensorHeap(): Heap | null {
   if (!heapChecked) {
     heapChecked = true;
-    const h = sharedMemoryAvailable() ? theHeap() : null;
-    heap = h?.shared ? h : null;
+    const h = theHeap();
+    heap = h.shared ? h : null;
   }
   return useHeap ? heap : null;
 }

@@ -8,8 +8,10 @@
 //
 // A job is one kernel over `groups` groups of 8 tokens, cut into units of `unitGroups`; a unit
 // runs prepare() and run() on its groups (both touch only their own groups). Units are claimed
-// by compare-and-swap on a tagged counter, as in @bitvit/tensor's pools: the caller takes units
-// too and waits only for units a worker has claimed, never for a worker to wake.
+// by compare-and-swap on a tagged counter, the protocol of @bitvit/tensor's pools (runClaimed): the
+// caller takes units too and waits only for units a worker has claimed, never for a worker to wake.
+
+import { MAX_CLAIM_UNITS, nextTag, runClaimed } from '@bitvit/tensor';
 
 const CLAIM = 0; // job tag << 16 | units not yet claimed
 const FINISHED = 1; // units of the current job finished
@@ -20,7 +22,8 @@ const PARAMS = 8; // the job: module id, groups, unitGroups, inPad, rowBytes, xf
 const PARAM_NAMES = ['module', 'groups', 'unitGroups', 'inPad', 'rowBytes', 'xf', 'xt', 'act', 'scale', 'bias', 'out'] as const;
 const READY = 24; // READY + w: 1 once worker w is up
 const CONTROL_INTS = 32;
-const MAX_UNITS = 0xffff;
+const MAX_UNITS = MAX_CLAIM_UNITS;
+const SLOTS = { claim: CLAIM, finished: FINISHED, go: GO };
 export const MAX_UNROLLED_WORKERS = 7;
 
 export type UnrolledJob = Record<(typeof PARAM_NAMES)[number], number>;
@@ -149,34 +152,9 @@ export class UnrolledPool {
 
   /** Runs the job's units on this thread (`exports`, the module's instance here) and on the workers. */
   run(job: UnrolledJob, exports: UnitExports): void {
-    const units = Math.ceil(job.groups / job.unitGroups);
-    if (units > MAX_UNITS) throw new Error(`UnrolledPool.run: ${units} units, at most ${MAX_UNITS}`);
     PARAM_NAMES.forEach((name, i) => (this.params[i] = job[name]));
-    const ctl = this.ctl;
-    const tag = (this.tag = (this.tag % 0x7fff) + 1);
-    Atomics.store(ctl, FINISHED, 0);
-    Atomics.store(ctl, FAILED, 0);
-    Atomics.store(ctl, CLAIM, (tag << 16) | units);
-    Atomics.store(ctl, GO, tag);
-    Atomics.notify(ctl, GO);
-    try {
-      for (;;) {
-        const c = Atomics.load(ctl, CLAIM);
-        if ((c & MAX_UNITS) === 0) break;
-        if (Atomics.compareExchange(ctl, CLAIM, c, c - 1) !== c) continue;
-        try {
-          runUnit(exports, this.params, (c & MAX_UNITS) - 1);
-        } finally {
-          Atomics.add(ctl, FINISHED, 1);
-        }
-      }
-    } finally {
-      // units a worker claimed must finish before the parameters change (also when this thread threw)
-      for (let c; ((c = Atomics.load(ctl, CLAIM)) & MAX_UNITS) !== 0; ) {
-        if (Atomics.compareExchange(ctl, CLAIM, c, c & ~MAX_UNITS) === c) Atomics.add(ctl, FINISHED, c & MAX_UNITS);
-      }
-      for (let done; (done = Atomics.load(ctl, FINISHED)) < units; ) Atomics.wait(ctl, FINISHED, done);
-    }
-    if (Atomics.load(ctl, FAILED) !== 0) throw new Error('UnrolledPool: a unit threw in a worker thread (its error is on stderr)');
+    Atomics.store(this.ctl, FAILED, 0);
+    runClaimed(this.ctl, SLOTS, (this.tag = nextTag(this.tag)), Math.ceil(job.groups / job.unitGroups), (u) => runUnit(exports, this.params, u));
+    if (Atomics.load(this.ctl, FAILED) !== 0) throw new Error('UnrolledPool: a unit threw in a worker thread (its error is on stderr)');
   }
 }

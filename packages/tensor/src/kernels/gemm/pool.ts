@@ -8,8 +8,8 @@
 // packing tasks (PACK).
 //
 // Records are claimed from one Int32 slot, CLAIM = job tag << 16 | records not yet claimed, by
-// compare-and-swap, as in the kernels' pool (../wasm/pool.ts): a worker claims only while the tag
-// is its job's, and the caller waits for the claimed records to *finish*, not for the workers to
+// compare-and-swap, the protocol of all the pools (the caller's side: ../wasm/claim.ts): a
+// worker claims only while the tag is its job's, and the caller waits for the claimed records to *finish*, not for the workers to
 // wake. On this 2-core machine a woken worker is often scheduled late (the other core is busy
 // with the caller, the kernels' worker or the garbage collector); it then finds nothing left and
 // sleeps again, and the caller, which ran the records itself, never waited for it. (An earlier
@@ -19,6 +19,8 @@
 // The control block is CONTROL_BYTES of the memory at a given address (GEMM_CONTROL in the heap,
 // ../wasm/heap.ts), as Int32 slots. A record that traps
 // (an out-of-bounds access would be a bug here) fails the call with an error on either side.
+
+import { MAX_CLAIM_UNITS, nextTag, runClaimed } from '../wasm/claim.js';
 
 export const CONTROL_BYTES = 512;
 const CLAIM = 0; // job tag << 16 | records not yet claimed (claimed from the top down)
@@ -33,7 +35,8 @@ const GO = 8; // the tag of the latest job (the workers sleep on it; -1: exit)
 const READY = 40; // READY + w: 1 once worker w has instantiated the module
 const FAILED = 56; // FAILED + w: 1 when a record threw in worker w (a trap: a bug, not bad input)
 export const MAX_WORKERS = 16;
-const MAX_RECORDS = 0xffff; // per job: the low 16 bits of CLAIM
+const MAX_RECORDS = MAX_CLAIM_UNITS; // per job: the low 16 bits of CLAIM
+const SLOTS = { claim: CLAIM, finished: FINISHED, go: GO };
 
 // The worker's whole program. It is a string run with `eval: true`, so the same code works
 // from the TypeScript sources (tsx, vitest) and from the built dist/ without a separate file.
@@ -85,10 +88,6 @@ function nodeWorker(): WorkerConstructor | null {
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
   const threads = proc?.getBuiltinModule?.('node:worker_threads') as { Worker?: WorkerConstructor } | undefined;
   return threads?.Worker ?? null;
-}
-
-export function poolAvailable(): boolean {
-  return nodeWorker() !== null && typeof SharedArrayBuffer === 'function';
 }
 
 /** One job: `count` records of `recordBytes` from byte address `table`. Compute units get scratch
@@ -152,35 +151,15 @@ export class GemmPool {
     const ctl = this.ctl;
     const { table, count, recordBytes } = job;
     // the previous job is over (its records all finished), so no worker reads these now
-    const tag = (this.tag = (this.tag % 0x7fff) + 1);
     Atomics.store(ctl, KIND, job.kind === 'pack' ? 1 : 0);
     Atomics.store(ctl, RECORD_BYTES, recordBytes);
     Atomics.store(ctl, SCRATCH, job.scratch);
     Atomics.store(ctl, SCRATCH_BYTES, job.scratchBytes);
     Atomics.store(ctl, TABLE, table);
-    Atomics.store(ctl, FINISHED, 0);
-    Atomics.store(ctl, CLAIM, (tag << 16) | count);
-    Atomics.store(ctl, GO, tag);
-    Atomics.notify(ctl, GO);
     let failed: number[] = [];
     try {
-      for (;;) {
-        const c = Atomics.load(ctl, CLAIM);
-        if ((c & MAX_RECORDS) === 0) break;
-        if (Atomics.compareExchange(ctl, CLAIM, c, c - 1) !== c) continue;
-        try {
-          runHere(table + ((c & MAX_RECORDS) - 1) * recordBytes);
-        } finally {
-          Atomics.add(ctl, FINISHED, 1);
-        }
-      }
+      runClaimed(ctl, SLOTS, (this.tag = nextTag(this.tag)), count, (u) => runHere(table + u * recordBytes));
     } finally {
-      // Records a worker claimed may still be running; they must finish before the control block
-      // is reused, even when this thread threw (take the unclaimed ones off the table first).
-      for (let c; ((c = Atomics.load(ctl, CLAIM)) & MAX_RECORDS) !== 0; ) {
-        if (Atomics.compareExchange(ctl, CLAIM, c, c & ~MAX_RECORDS) === c) Atomics.add(ctl, FINISHED, c & MAX_RECORDS);
-      }
-      for (let done; (done = Atomics.load(ctl, FINISHED)) < count; ) Atomics.wait(ctl, FINISHED, done);
       failed = this.workers.map((_, w) => w).filter((w) => Atomics.exchange(ctl, FAILED + w, 0) !== 0);
     }
     if (failed.length) {

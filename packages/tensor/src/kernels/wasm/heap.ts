@@ -123,7 +123,7 @@ export function theHeap(): Heap {
 }
 
 /** Whether this engine has the pieces for a shared heap and worker pools (Node's worker_threads). */
-export function sharedMemoryAvailable(): boolean {
+function sharedMemoryAvailable(): boolean {
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
   const threads = proc?.getBuiltinModule?.('node:worker_threads') as { Worker?: unknown } | undefined;
   return threads?.Worker !== undefined && typeof SharedArrayBuffer === 'function';

@@ -4,7 +4,8 @@
 // written to that memory). Kernels return their result synchronously, so nothing here uses
 // messages or promises: the caller sleeps in Atomics.wait until the units are done.
 //
-// Units are claimed from one Int32 slot, CLAIM = job tag << 16 | units left, by compare-and-swap:
+// Units are claimed from one Int32 slot, CLAIM = job tag << 16 | units left, by compare-and-swap
+// (the caller's side in claim.ts, shared with the GEMM's pool):
 // a worker claims only while the tag is its job's, and the caller waits for the units to finish,
 // not for the workers to wake. On a loaded machine a worker may be scheduled milliseconds late;
 // it then finds nothing left and goes back to sleep, and the caller, which took the units itself,
@@ -15,6 +16,8 @@
 // fewer *active* workers (ACTIVE): the others skip jobs, and more threads start more workers.
 //
 // The control block is the first CONTROL_BYTES of the memory, as Int32 slots.
+
+import { MAX_CLAIM_UNITS, nextTag, runClaimed } from './claim.js';
 
 export const CONTROL_BYTES = 512;
 const CLAIM = 0; // job tag << 16 | units not yet claimed (claimed from the top down)
@@ -27,7 +30,8 @@ const GO = 6; // the tag of the latest job (the workers sleep on it)
 const ACTIVE = 7; // workers with an index below this take part in jobs
 const READY = 16; // READY + w: 1 once worker w has its instance
 export const MAX_WORKERS = 16;
-const MAX_UNITS = 0xffff;
+const MAX_UNITS = MAX_CLAIM_UNITS;
+const SLOTS = { claim: CLAIM, finished: FINISHED, go: GO };
 
 // The worker's program, run with `eval: true` so the same code works from the TypeScript sources
 // and from dist/ without a file of its own (and no `require`: it may run as a module). Claiming
@@ -73,10 +77,6 @@ function nodeWorker(): WorkerConstructor | null {
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
   const threads = proc?.getBuiltinModule?.('node:worker_threads') as { Worker?: WorkerConstructor } | undefined;
   return threads?.Worker ?? null;
-}
-
-export function poolAvailable(): boolean {
-  return nodeWorker() !== null && typeof SharedArrayBuffer === 'function';
 }
 
 export class KernelPool {
@@ -131,27 +131,12 @@ export class KernelPool {
    * (through `here`, its own instance of the export) share the units; returns when all are done.
    */
   run(fn: number, here: (...args: number[]) => void, table: number, count: number, nargs: number, args: Float64Array): void {
-    if (count > MAX_UNITS) throw new Error(`KernelPool.run: ${count} units, at most ${MAX_UNITS}`);
     const ctl = this.ctl;
     // the previous job is over (its units all finished), so no worker reads these now
-    const tag = (this.tag = (this.tag % 0x7fff) + 1);
     Atomics.store(ctl, FN, fn);
     Atomics.store(ctl, ARGS, nargs);
     Atomics.store(ctl, TABLE, table);
-    Atomics.store(ctl, FINISHED, 0);
-    Atomics.store(ctl, CLAIM, (tag << 16) | count);
-    Atomics.store(ctl, GO, tag);
-    Atomics.notify(ctl, GO);
     const base = table / 8;
-    for (;;) {
-      const c = Atomics.load(ctl, CLAIM);
-      if ((c & MAX_UNITS) === 0) break;
-      if (Atomics.compareExchange(ctl, CLAIM, c, c - 1) !== c) continue;
-      const u = (c & MAX_UNITS) - 1;
-      here(...args.subarray(base + u * nargs, base + (u + 1) * nargs));
-      Atomics.add(ctl, FINISHED, 1);
-    }
-    // units a worker claimed may still be running
-    for (let done; (done = Atomics.load(ctl, FINISHED)) < count; ) Atomics.wait(ctl, FINISHED, done);
+    runClaimed(ctl, SLOTS, (this.tag = nextTag(this.tag)), count, (u) => here(...args.subarray(base + u * nargs, base + (u + 1) * nargs)));
   }
 }
