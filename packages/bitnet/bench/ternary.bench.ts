@@ -24,6 +24,7 @@ import {
   engineHasRelaxedSwizzle, setTernaryThreads, TernaryMatmulI2Wasm, ternaryThreads, wasmTernaryAvailable,
 } from '../src/kernels/ternary-wasm.js';
 import { ternaryRuntime } from '../src/kernels/ternary-runtime.js';
+import { rng } from '../test/helpers.js';
 
 function flag(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -100,18 +101,6 @@ function time(fn: () => void): number {
   }
   rounds.sort((a, b) => a - b);
   return rounds[Math.floor(rounds.length / 2)]!;
-}
-
-// mulberry32, so every run measures the same data
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const fmtMs = (ms: number): string => (Number.isNaN(ms) ? '-' : ms < 0.1 ? ms.toFixed(4) : ms < 10 ? ms.toFixed(3) : ms.toFixed(1));

@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { packBase3, packedBytes, packI2, unpackBase3, unpackI2 } from '../src/packing.js';
-
-// A small deterministic generator (mulberry32), so failures repeat.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './helpers.js';
 
 function randomCodes(n: number, seed: number): Int8Array {
   const next = rng(seed);

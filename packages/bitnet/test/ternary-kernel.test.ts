@@ -5,20 +5,9 @@ import { ternaryMatmulBase3, ternaryMatmulI2 } from '../src/kernels/ternary-matm
 import { engineHasRelaxedSwizzle, TernaryMatmulI2Wasm, toRowBlocks, wasmTernaryAvailable } from '../src/kernels/ternary-wasm.js';
 import { setTernaryThreads, ternaryRuntime, ternaryThreads } from '../src/kernels/ternary-runtime.js';
 import { wasm } from '@bitvit/tensor';
+import { rng } from './helpers.js';
 
 const { u32leb: uleb, s32leb: sleb } = wasm;
-
-// mulberry32: a small seeded generator, so a failing case repeats.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Case {
   tokens: number;

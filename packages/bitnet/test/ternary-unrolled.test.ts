@@ -7,18 +7,7 @@ import { TernaryMatmulI2Wasm } from '../src/kernels/ternary-wasm.js';
 import { MAX_UNROLLED_NONZEROS, TernaryMatmulUnrolled, buildUnrolledModule, unrolledWorkerUnits } from '../src/kernels/ternary-unrolled.js';
 import { setTernaryThreads, ternaryThreads } from '../src/kernels/ternary-runtime.js';
 import { TernaryLinear } from '../src/ternary-linear.js';
-
-// mulberry32: a small seeded generator, so a failing case repeats.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng, inHeap } from './helpers.js';
 
 interface Problem {
   tokens: number; inFeatures: number; outFeatures: number;
@@ -134,11 +123,6 @@ describe('TernaryMatmulUnrolled', () => {
     for (const [tokens, inFeatures, outFeatures] of [[16, 64, 24], [13, 64, 24], [1040, 32, 16], [24, 7, 5]] as const) {
       const p = problem(tokens, inFeatures, outFeatures, 7 + tokens);
       const heap = theHeap();
-      const inHeap = (a: Float32Array): Float32Array => {
-        const copy = heap.floats(heap.alloc(a.length * 4 + 64), a.length);
-        copy.set(a);
-        return copy;
-      };
       const k = unrolled(p);
       const want = new Float32Array(tokens * outFeatures);
       k.linear(p.x, tokens, p.weightScale, p.bias, want);
@@ -156,12 +140,6 @@ describe('TernaryMatmulUnrolled', () => {
   it('gives the same floats on worker threads, and the workers take part', () => {
     // big enough to be shared (groups x nonzero weights >= 2^19), in the heap as tensors are
     const p = problem(1024, 128, 64, 11);
-    const heap = theHeap();
-    const inHeap = (a: Float32Array): Float32Array => {
-      const copy = heap.floats(heap.alloc(a.length * 4 + 64), a.length);
-      copy.set(a);
-      return copy;
-    };
     const k = unrolled(p);
     const x = inHeap(p.x);
     const one = inHeap(new Float32Array(1024 * 64)), two = inHeap(new Float32Array(1024 * 64));
