@@ -250,9 +250,7 @@ export class WasmGemm {
     const { mr, nr } = this.tiling;
     const L = this.inRegion(layout);
     if (L.threads > 1) this.startPool(0);
-    const f32 = this.heap.f32;
-    const i32 = new Int32Array(f32.buffer, L.unitTable, (L.aBase - L.unitTable) / 4);
-    const record32 = (at: number): number => (at - L.unitTable) / 4; // index into i32 of a byte address
+    const { f32, i32 } = this.heap;
 
     // (1) operands: where they are when they live in the heap (and lie as the call reads them:
     // rows of the full width, items one after another), else copied in with zeros after the
@@ -292,7 +290,7 @@ export class WasmGemm {
     }
 
     // (2) pack B: op(B) transposed is N rows of depth K; with B transposed, k runs along B's rows
-    let record = record32(L.packTable);
+    let record = L.packTable / 4;
     for (let item = 0; item < L.bItems; item++) {
       for (let strip = 0; strip < L.nPanels; strip += PACK_TASK_STRIPS) {
         i32[record + PACK.src / 4] = bBase + item * L.bBytes + strip * nr * (p.transB ? p.K : 1) * 4;
@@ -308,7 +306,7 @@ export class WasmGemm {
     this.runJob({ kind: 'pack', table: L.packTable, count: L.packTasks, recordBytes: PACK.bytes, scratch: 0, scratchBytes: 0 }, parallelPack);
 
     // (3) compute units
-    record = record32(L.unitTable);
+    record = L.unitTable / 4;
     for (let item = 0; item < p.batch; item++) {
       const aItem = aBase + (p.strideA === 0 ? 0 : item) * L.aBytes;
       const bItem = L.bPackedBase + (p.strideB === 0 ? 0 : item) * L.bPackedBytes;

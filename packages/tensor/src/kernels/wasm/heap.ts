@@ -36,6 +36,7 @@ export class Heap {
   /** Every buffer object the memory has had (a shared memory gives a new one after each grow). */
   private readonly buffers = new WeakSet<ArrayBufferLike>();
   private view: Float32Array;
+  private intView: Int32Array;
   /** Bytes in blocks handed out and not freed, for tests and statistics. */
   inUse = 0;
 
@@ -43,6 +44,7 @@ export class Heap {
     this.shared = shared;
     this.memory = new WebAssembly.Memory({ initial: HEAP_INITIAL_PAGES, maximum: HEAP_MAX_PAGES, shared });
     this.view = new Float32Array(this.memory.buffer);
+    this.intView = new Int32Array(this.memory.buffer);
     this.buffers.add(this.memory.buffer);
   }
 
@@ -50,9 +52,16 @@ export class Heap {
   get f32(): Float32Array {
     if (this.view.buffer !== this.memory.buffer) {
       this.view = new Float32Array(this.memory.buffer);
+      this.intView = new Int32Array(this.memory.buffer);
       this.buffers.add(this.memory.buffer);
     }
     return this.view;
+  }
+
+  /** The whole memory as Int32 (records of the GEMM's work tables); fresh after the memory grows. */
+  get i32(): Int32Array {
+    this.f32; // re-makes both views after a grow
+    return this.intView;
   }
 
   /** The size a block for `bytes` gets: the next power of two, at least 64. */
