@@ -37,7 +37,7 @@ interface PoolState {
   outstanding: number;
   /** Bytes waiting in the free lists of ArrayBuffers (heap blocks wait in the heap's lists). */
   free: number;
-  /** Free ArrayBuffers by byte size (a power of two). */
+  /** Free ArrayBuffers by byte size (Heap.blockBytes). */
   lists: Map<number, ArrayBuffer[]>;
   hits: number;
   misses: number;
@@ -47,8 +47,9 @@ interface PoolState {
 
 /** Most bytes out at once; past it, plain arrays (a loop that never yields stays bounded). */
 let outstandingCap = 1 << 29;
-/** recycleMemory() runs a full garbage collection when more than this many bytes are out. */
-let collectAbove = 1 << 28;
+/** recycleMemory() runs a full garbage collection when more than this many bytes are out: on
+ *  the MNIST ViT (140 MiB of blocks a step) every third step; each collection costs 6-15 ms. */
+let collectAbove = 384 << 20;
 const state: PoolState = { enabled: true, outstanding: 0, free: 0, lists: new Map(), hits: 0, misses: 0, plain: 0, heapArrays: 0 };
 let heapChecked = false;
 let heap: Heap | null = null;
@@ -124,7 +125,8 @@ export function allocFloats(n: number, zeroed = false): Float32Array {
  * is promoted to the old generation, and V8 collects that rarely - it does not know the object
  * holds megabytes of the heap. Without a push the dead arrays of several steps pile up until the
  * cap (measured: the heap grew to the 1 GiB cap on the MNIST ViT; with a collection whenever
- * 256 MiB are out it stays near that, at 1-2 ms a step).
+ * collectAbove bytes are out it stays near that). A minor collection (`gc({ type: 'minor' })`,
+ * tried) frees none of them.
  */
 let gcFunction: (() => void) | null | undefined;
 function fullCollection(): (() => void) | null {
@@ -183,7 +185,7 @@ export async function recycleMemory(): Promise<void> {
 /**
  * Settings of the pool. `enabled` (default true): off, every output is a fresh array and the free
  * lists are dropped. `capBytes` (512 MiB): the most bytes out at once. `collectAboveBytes`
- * (256 MiB): recycleMemory() runs a full collection when more are out. `inHeap` (default true):
+ * (384 MiB): recycleMemory() runs a full collection when more are out. `inHeap` (default true):
  * in Node, pooled arrays view the WebAssembly heap (read in place by the kernels); false gives
  * them ArrayBuffers of their own (copied in and out by the kernels, as without the heap).
  */

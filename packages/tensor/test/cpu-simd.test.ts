@@ -15,6 +15,7 @@ import type { BinaryOp, UnaryOp } from '../src/kernels/backend.js';
 import { cpuReference, cpuSimdEnabled, loadKernels, setCpuSimd } from '../src/kernels/cpu/index.js';
 import * as simd from '../src/kernels/wasm/kernels.js';
 import { hasWasmSimd, kernelRuntime, kernelThreads, setKernelThreads } from '../src/kernels/wasm/runtime.js';
+import { hasRelaxedSimd } from '../src/kernels/gemm/wasm-gemm.js';
 
 type Tolerance = { atol: number; rtol: number } | 'exact';
 
@@ -63,6 +64,13 @@ it('runs the SIMD kernels by default where the engine has WebAssembly SIMD (Node
   expect(cpuSimdEnabled()).toBe(true);
   expect(getBackend()).toBe(cpuBackend);
   expect(cpuBackend.describe()).toMatch(/wasm-simd kernels/);
+});
+
+// vitest.config.ts runs this file twice: as is, and (project relaxed-simd) with Node 20's
+// --experimental-wasm-relaxed-simd, where the polynomials use fused multiply-adds
+it(`builds the kernels with fused multiply-adds exactly where relaxed SIMD validates (here: ${hasRelaxedSimd()})`, () => {
+  expect(kernelRuntime()!.relaxedSimd).toBe(hasRelaxedSimd());
+  expect(process.execArgv.includes('--experimental-wasm-relaxed-simd') || Number(process.versions.node.split('.')[0]) > 20).toBe(hasRelaxedSimd());
 });
 
 it('loadKernels (the asynchronous compile a browser main thread needs) resolves to true here', async () => {

@@ -108,10 +108,18 @@ export type ScalarOp = keyof typeof SCALAR;
  * emitter code reads like a line of the text format: `f.get(x).v128Load().op('f32x4.abs')`.
  * Locals are numbered: the parameters first, then those declared with `local()`.
  */
+/** Where a module's vector constants come from (ModuleBuilder's options). */
+export interface BuilderOptions {
+  /** Load non-zero v128 constants from this byte address (Heap.constant) instead of v128.const. */
+  constants?: (bytes: readonly number[]) => number;
+  /** mulAdd() emits f32x4.relaxed_madd (one fused multiply-add; relaxed SIMD must validate). */
+  relaxedSimd?: boolean;
+}
+
 export class FunctionBody {
   readonly code: number[] = [];
   private readonly locals: ValType[] = [];
-  constructor(readonly params: readonly ValType[], readonly index: number) {}
+  constructor(readonly params: readonly ValType[], readonly index: number, private readonly options: BuilderOptions = {}) {}
 
   /** Declares a local of the given type and returns its index. */
   local(type: ValType): number {
@@ -160,11 +168,34 @@ export class FunctionBody {
   f32(value: number): this { return this.emit(0x43, ...f32Bytes(value)); }
   f64(value: number): this { return this.emit(0x44, ...f64Bytes(value)); }
   /** A v128 constant of four equal f32 lanes. */
-  f32x4(value: number): this { return this.simd(0x0c, ...f32Bytes(value), ...f32Bytes(value), ...f32Bytes(value), ...f32Bytes(value)); }
+  f32x4(value: number): this {
+    const lane = f32Bytes(value);
+    return this.v128Constant([...lane, ...lane, ...lane, ...lane]);
+  }
   /** A v128 constant of four equal i32 lanes (bit masks, exponent biases). */
   i32x4(value: number): this {
     const lane = [...new Uint8Array(Int32Array.of(value).buffer)];
-    return this.simd(0x0c, ...lane, ...lane, ...lane, ...lane);
+    return this.v128Constant([...lane, ...lane, ...lane, ...lane]);
+  }
+  /** v128.const, or a load from the constant table where the module has one; zero stays a
+   *  v128.const (V8 makes it with one xor). */
+  private v128Constant(bytes: number[]): this {
+    const table = this.options.constants;
+    if (!table || bytes.every((b) => b === 0)) return this.simd(0x0c, ...bytes);
+    return this.i32(table(bytes)).v128Load();
+  }
+  /** a * b + c for three emitters of one f32x4 each: f32x4.relaxed_madd where the module allows
+   *  it (fused, one rounding), else a multiply and an add. */
+  mulAdd(a: () => void, b: () => void, c: () => void): this {
+    a();
+    b();
+    if (this.options.relaxedSimd) {
+      c();
+      return this.op('f32x4.relaxed_madd');
+    }
+    this.op('f32x4.mul');
+    c();
+    return this.op('f32x4.add');
   }
   /** A v128 constant from its 16 bytes, lane 0 first (lookup tables, per-byte masks). */
   v128Bytes(bytes: readonly number[]): this {
@@ -222,6 +253,8 @@ export class ModuleBuilder {
   private readonly functions: FunctionEntry[] = [];
   private memory: { initial: number; maximum: number | undefined; shared: boolean } | null = null;
 
+  constructor(private readonly options: BuilderOptions = {}) {}
+
   /** Imports env.memory; sizes in 64 KiB pages. A shared memory (threads proposal; a
    *  SharedArrayBuffer underneath, so workers can use it too) must declare its maximum. */
   importMemory(initial: number, maximum?: number, shared = false): this {
@@ -235,7 +268,7 @@ export class ModuleBuilder {
     const type = [0x60, ...vec(params.map((p) => [VALTYPE[p]])), ...vec(results.map((r) => [VALTYPE[r]]))];
     let typeIndex = this.types.findIndex((t) => t.length === type.length && t.every((b, i) => b === type[i]));
     if (typeIndex < 0) typeIndex = this.types.push(type) - 1;
-    const body = new FunctionBody(params, this.functions.length);
+    const body = new FunctionBody(params, this.functions.length, this.options);
     this.functions.push({ name, typeIndex, body });
     return body;
   }
@@ -256,6 +289,10 @@ export class ModuleBuilder {
     const exported = this.functions.flatMap((f, i) => (f.name === null ? [] : [[...name(f.name), 0x00, ...u32leb(i)]]));
     push(section(7, vec(exported)));
     push(section(10, vec(this.functions.map((f) => f.body.encode()))));
+    // the "name" custom section (function names, subsection 1): profilers and stack traces then
+    // show `gemmUnit` instead of `wasm-function[3]`; helpers are named by their index
+    const names = vec(this.functions.map((f, i) => [...u32leb(i), ...name(f.name ?? `helper${i}`)]));
+    push(section(0, [...name('name'), 1, ...u32leb(names.length), ...names]));
     return new Uint8Array(bytes);
   }
 }

@@ -9,7 +9,8 @@
 // aligned with 64 bytes of padding after it: the unary kernels run in whole vectors past a
 // buffer's end. Pool blocks have the same padding (storage.ts asks for 64 bytes more).
 import { allocFloats, allocHeapFloats } from '../../storage.js';
-import { ModuleBuilder } from './builder.js';
+import { ModuleBuilder, type BuilderOptions } from './builder.js';
+import { hasRelaxedSimd } from '../gemm/wasm-gemm.js';
 import { emitElementwise } from './elementwise.js';
 import { emitLayout } from './layout.js';
 import { emitNn } from './nn.js';
@@ -34,8 +35,8 @@ export function hasWasmSimd(): boolean {
 }
 
 /** The module with every kernel, importing a memory of the given kind. */
-export function buildKernelModule(shared: boolean): Uint8Array<ArrayBuffer> {
-  const mod = new ModuleBuilder().importMemory(HEAP_INITIAL_PAGES, HEAP_MAX_PAGES, shared);
+export function buildKernelModule(shared: boolean, options: BuilderOptions = {}): Uint8Array<ArrayBuffer> {
+  const mod = new ModuleBuilder(options).importMemory(HEAP_INITIAL_PAGES, HEAP_MAX_PAGES, shared);
   emitElementwise(mod);
   emitReduce(mod);
   emitNn(mod);
@@ -47,11 +48,20 @@ export function buildKernelModule(shared: boolean): Uint8Array<ArrayBuffer> {
 interface CompiledKernels {
   module: WebAssembly.Module;
   heap: Heap;
+  /** whether the module fuses multiply-adds (moduleOptions) */
+  relaxedSimd: boolean;
 }
 
 function compileKernels(): CompiledKernels {
   const heap = theHeap();
-  return { module: new WebAssembly.Module(buildKernelModule(heap.shared)), heap };
+  const options = moduleOptions(heap);
+  return { module: new WebAssembly.Module(buildKernelModule(heap.shared, options)), heap, relaxedSimd: options.relaxedSimd === true };
+}
+
+/** The kernels load their vector constants from the heap's table, and fuse multiply-adds where
+ *  relaxed SIMD validates (in the polynomials: a shorter chain and fewer instructions a value). */
+function moduleOptions(heap: Heap): BuilderOptions {
+  return { constants: (bytes) => heap.constant(bytes), relaxedSimd: hasRelaxedSimd() };
 }
 
 export class KernelRuntime {
@@ -59,6 +69,8 @@ export class KernelRuntime {
   readonly memory: WebAssembly.Memory;
   readonly shared: boolean;
   readonly heap: Heap;
+  /** Whether the polynomials use fused multiply-adds (relaxed SIMD validated when it was built). */
+  readonly relaxedSimd: boolean;
   private readonly exports: Record<string, KernelFunction>;
   private readonly names: string[];
   /** The call's scratch: a heap block bumped from `top`; blocks outgrown during a call are freed
@@ -72,8 +84,9 @@ export class KernelRuntime {
   private wantedThreads = 1;
 
   constructor(threads = 1, compiled?: CompiledKernels) {
-    const { module, heap } = compiled ?? compileKernels();
+    const { module, heap, relaxedSimd } = compiled ?? compileKernels();
     this.heap = heap;
+    this.relaxedSimd = relaxedSimd;
     this.memory = heap.memory;
     this.shared = heap.shared;
     this.module = module;
@@ -240,8 +253,9 @@ export async function loadKernels(): Promise<boolean> {
   if (runtime) return true;
   if (!hasWasmSimd()) return false;
   const heap = theHeap();
-  const module = await WebAssembly.compile(buildKernelModule(heap.shared));
-  runtime = new KernelRuntime(threads, { module, heap });
+  const options = moduleOptions(heap);
+  const module = await WebAssembly.compile(buildKernelModule(heap.shared, options));
+  runtime = new KernelRuntime(threads, { module, heap, relaxedSimd: options.relaxedSimd === true });
   return true;
 }
 

@@ -25,13 +25,10 @@ export function estrin(f: FunctionBody, x: number, coeffs: readonly number[]): v
         next.push(lo);
         continue;
       }
-      // lo + hi * power, kept in a local so the next level can use it
+      // lo + hi * power (one fused multiply-add with relaxed SIMD), kept for the next level
       const v = f.local('v128');
       const p = power;
-      hi();
-      f.get(p).op('f32x4.mul');
-      lo();
-      f.op('f32x4.add').set(v);
+      f.mulAdd(hi, () => f.get(p), lo).set(v);
       next.push(() => void f.get(v));
     }
     terms = next;
@@ -61,15 +58,16 @@ export function exp(f: FunctionBody, x: number): void {
   f.get(x).f32x4(-104).op('f32x4.pmax').f32x4(89).op('f32x4.pmin').set(r);
   // n = nearest(x / ln 2) by adding 1.5 * 2^23: the sum's low mantissa bits are then n itself
   // (as an integer, once the magic's bits are taken off), which saves a round and a conversion
-  f.get(r).f32x4(Math.LOG2E).op('f32x4.mul').f32x4(ROUND_MAGIC).op('f32x4.add').set(t);
+  f.mulAdd(() => f.get(r), () => f.f32x4(Math.LOG2E), () => f.f32x4(ROUND_MAGIC)).set(t);
   f.get(t).f32x4(ROUND_MAGIC).op('f32x4.sub').set(n);
   f.get(t).i32x4(ROUND_MAGIC_BITS).op('i32x4.sub').set(ni);
   // r = x - n*ln2 with ln2 in two parts (Cody and Waite): n*0.693359375 is exact (few bits)
-  f.get(r).get(n).f32x4(0.693359375).op('f32x4.mul').op('f32x4.sub');
-  f.get(n).f32x4(-2.12194440e-4).op('f32x4.mul').op('f32x4.sub').set(r);
+  f.mulAdd(() => f.get(n), () => f.f32x4(-0.693359375), () => f.get(r)).set(r);
+  f.mulAdd(() => f.get(n), () => f.f32x4(2.12194440e-4), () => f.get(r)).set(r);
   // exp(r) = 1 + r + r^2 * P(r)
   estrin(f, r, [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]);
-  f.get(r).get(r).op('f32x4.mul').op('f32x4.mul').get(r).op('f32x4.add').f32x4(1).op('f32x4.add');
+  f.set(t);
+  f.mulAdd(() => f.get(t), () => f.get(r).get(r).op('f32x4.mul'), () => f.get(r)).f32x4(1).op('f32x4.add');
   // times 2^n as 2^(n>>1) * 2^(n - n>>1): n runs from -150 to 128, past one exponent field's
   // range, and the second product rounds into the subnormals or to infinity as it should
   f.get(ni).i32(1).op('i32x4.shr_s').set(half);
@@ -142,7 +140,8 @@ export function tanh(f: FunctionBody, x: number): void {
   f.set(big);
   f.get(x).get(x).op('f32x4.mul').set(z);
   estrin(f, z, [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1]);
-  f.get(z).op('f32x4.mul').get(x).op('f32x4.mul').get(x).op('f32x4.add');
+  f.get(z).op('f32x4.mul').set(e);
+  f.mulAdd(() => f.get(e), () => f.get(x), () => f.get(x));
   f.get(big).get(a).f32x4(0.625).op('f32x4.lt').op('v128.bitselect'); // small |x|: the polynomial (NaN goes big)
 }
 
@@ -165,7 +164,8 @@ export function sigmoid(f: FunctionBody, x: number): void {
  */
 export function erfcNonNegative(f: FunctionBody, z: number): void {
   const t = f.local('v128'), arg = f.local('v128');
-  f.f32x4(1).f32x4(1).get(z).f32x4(0.5).op('f32x4.mul').op('f32x4.add').op('f32x4.div').set(t);
+  f.f32x4(1);
+  f.mulAdd(() => f.get(z), () => f.f32x4(0.5), () => f.f32x4(1)).op('f32x4.div').set(t);
   estrin(f, t, [
     0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418,
     0.37409196, 1.00002368, -1.26551223,
@@ -206,10 +206,11 @@ export function gelu(f: FunctionBody, x: number): void {
 /** d gelu/dx = Phi(x) + x * phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi). */
 export function geluGrad(f: FunctionBody, x: number): void {
   const e = f.local('v128');
+  const cdf = f.local('v128');
   normalCdf(f, x);
+  f.set(cdf);
   f.get(x).get(x).op('f32x4.mul').f32x4(-0.5).op('f32x4.mul').set(e);
-  exp(f, e);
-  f.get(x).f32x4(1 / Math.sqrt(2 * Math.PI)).op('f32x4.mul').op('f32x4.mul').op('f32x4.add');
+  f.mulAdd(() => exp(f, e), () => f.get(x).f32x4(1 / Math.sqrt(2 * Math.PI)).op('f32x4.mul'), () => f.get(cdf));
 }
 
 /** The sum of the four lanes of local v (pairwise: (v0+v2) + (v1+v3)), as an f32 on the stack. */
