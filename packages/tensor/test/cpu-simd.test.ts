@@ -172,6 +172,8 @@ describe('clamp and geluBackward', () => {
     for (const n of SIZES) {
       const x = withEdges(n, n), g = random([n], 100 + n);
       expectMatches(simd.geluBackward(x, g), cpuReference.geluBackward(x, g), `geluBackward ${n}`, { atol: 1e-6, rtol: 1e-6 });
+      // with the forward's output given (Phi = y / x), as ops/gelu calls it
+      expectMatches(simd.geluBackward(x, g, simd.unary('gelu', x)), cpuReference.geluBackward(x, g), `geluBackward from y ${n}`, { atol: 1e-6, rtol: 1e-6 });
     }
   });
 });

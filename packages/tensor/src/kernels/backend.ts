@@ -28,8 +28,12 @@ export interface Backend {
   binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor;
   clamp(x: Tensor, min: number, max: number): Tensor;
   where(cond: Tensor, a: Tensor, b: Tensor): Tensor;
-  /** grad * d gelu(x)/dx, fused (the composite would take eight passes). */
-  geluBackward(x: Tensor, grad: Tensor): Tensor;
+  /**
+   * grad * d gelu(x)/dx, fused (the composite would take eight passes). `y` = gelu(x) where the
+   * caller still has it (the forward's output): a backend may then take Phi(x) = y / x instead of
+   * computing erf again (the derivative is Phi(x) + x phi(x)).
+   */
+  geluBackward(x: Tensor, grad: Tensor, y?: Tensor): Tensor;
 
   // Reductions over sorted, distinct dims; keepdim keeps them as size 1.
   reduce(op: ReduceOp, x: Tensor, dims: readonly number[], keepdim: boolean): Tensor;

@@ -150,7 +150,8 @@ export function relu(a: Tensor): Tensor {
 
 // gelu (exact, erf form): d gelu(a) = g*(Phi(a) + a*phi(a)), one fused kernel.
 export function gelu(a: Tensor): Tensor {
-  return record('gelu', kernels().unary('gelu', a), [a], (g) => [kernels().geluBackward(a, g)]);
+  const y = kernels().unary('gelu', a);
+  return record('gelu', y, [a], (g) => [kernels().geluBackward(a, g, y)]); // y: Phi(a) = y / a
 }
 
 // clamp: the gradient passes where min <= a <= max (inclusive, as PyTorch).

@@ -143,9 +143,36 @@ function emitGeluBackward(mod: ModuleBuilder): void {
   });
 }
 
+/**
+ * geluBackwardFromOutput(x, y, g, dst, n): dst = g * gelu'(x) with y = gelu(x) given, so
+ * Phi(x) = y / x needs no erf. y / x is Phi to about an ulp while y is a normal float; below
+ * |x| = 1e-8 (where y could be subnormal) Phi is 0.5 in f32.
+ */
+function emitGeluBackwardFromOutput(mod: ModuleBuilder): void {
+  const f = mod.addFunction('geluBackwardFromOutput', ['i32', 'i32', 'i32', 'i32', 'i32']);
+  const [x, y, g, dst, n] = [0, 1, 2, 3, 4];
+  const o = f.local('i32'), bytes = f.local('i32'), v = f.local('v128'), cdf = f.local('v128'), e = f.local('v128');
+  f.get(n).i32(2).op('i32.shl').set(bytes);
+  f.i32(0).set(o);
+  whileBelow(f, o, bytes, 16, () => {
+    at(f, x, o).v128Load().set(v);
+    // Phi = |x| < 1e-8 ? 0.5 : y / x
+    f.f32x4(0.5);
+    at(f, y, o).v128Load().get(v).op('f32x4.div');
+    f.get(v).op('f32x4.abs').f32x4(1e-8).op('f32x4.lt').op('v128.bitselect').set(cdf);
+    // Phi + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi), as vmath.geluGrad
+    f.get(v).get(v).op('f32x4.mul').f32x4(-0.5).op('f32x4.mul').set(e);
+    at(f, dst, o);
+    f.mulAdd(() => vm.exp(f, e), () => f.get(v).f32x4(1 / Math.sqrt(2 * Math.PI)).op('f32x4.mul'), () => f.get(cdf));
+    at(f, g, o).v128Load().op('f32x4.mul');
+    f.v128Store();
+  });
+}
+
 export function emitElementwise(mod: ModuleBuilder): void {
   for (const [name, op] of Object.entries(UNARY)) emitUnary(mod, name as UnaryOp, op);
   for (const [name, op] of Object.entries(BINARY)) emitBinary(mod, name as BinaryOp, op);
   emitClamp(mod);
   emitGeluBackward(mod);
+  emitGeluBackwardFromOutput(mod);
 }

@@ -91,13 +91,19 @@ export function clamp(x: Tensor, min: number, max: number): Tensor {
   return new Tensor(k.take(dst, n), x.shape);
 }
 
-export function geluBackward(x: Tensor, grad: Tensor): Tensor {
+export function geluBackward(x: Tensor, grad: Tensor, y?: Tensor): Tensor {
   const n = x.size;
   if (n < MIN_SIZE || !ready()) return ref.geluBackward(x, grad);
   const k = rt();
   k.reset();
   const a = k.put(x.data), g = k.put(grad.data), dst = k.output(n);
-  k.run('geluBackward', pieces(k, n, n, 4).map(([start, len]) => [a + 4 * start, g + 4 * start, dst + 4 * start, len]));
+  if (y && y.size === n) {
+    // Phi(x) from the forward's output: one exp a value instead of an erf and an exp
+    const b = k.put(y.data);
+    k.run('geluBackwardFromOutput', pieces(k, n, n, 4).map(([start, len]) => [a + 4 * start, b + 4 * start, g + 4 * start, dst + 4 * start, len]));
+  } else {
+    k.run('geluBackward', pieces(k, n, n, 4).map(([start, len]) => [a + 4 * start, g + 4 * start, dst + 4 * start, len]));
+  }
   return new Tensor(k.take(dst, n), x.shape);
 }
 
