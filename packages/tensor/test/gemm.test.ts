@@ -36,7 +36,7 @@ function naiveGemm(args: GemmArgs): void {
           const b = g.B[b0 + (g.transB ? j * g.K + k : k * g.N + j)]!;
           sum += a * b;
         }
-        g.C[c0 + i * g.N + j] = (g.accumulate ? g.C[c0 + i * g.N + j]! : 0) + sum;
+        g.C[c0 + i * g.N + j] = (g.accumulate ? g.C[c0 + i * g.N + j]! : 0) + sum + (g.bias ? g.bias[g.biasOff + j]! : 0);
       }
     }
   }
@@ -48,6 +48,9 @@ interface Case {
   batch?: number; strideA?: number; strideB?: number; strideC?: number;
   aOff?: number; bOff?: number; cOff?: number;
   accumulate?: boolean;
+  /** a bias row (N floats from biasOff) added last */
+  bias?: boolean;
+  biasOff?: number;
 }
 
 function name(c: Case): string {
@@ -68,6 +71,7 @@ function makeArgs(c: Case, seed: number): GemmArgs {
     A: randomArray(span(c.aOff ?? 0, strideA, c.M * c.K), random), aOff: c.aOff ?? 0, strideA,
     B: randomArray(span(c.bOff ?? 0, strideB, c.K * c.N), random), bOff: c.bOff ?? 0, strideB,
     C, cOff: c.cOff ?? 0, strideC, accumulate: c.accumulate ?? false,
+    bias: c.bias ? randomArray((c.biasOff ?? 0) + c.N + 2, random) : null, biasOff: c.biasOff ?? 0,
   };
 }
 
@@ -105,6 +109,15 @@ const cases: Case[] = [
   { M: 33, N: 21, K: 40, batch: 2, accumulate: true, transA: true, transB: true },
   { M: 10, N: 12, K: 14, aOff: 3, bOff: 5, cOff: 7 },
   { M: 10, N: 12, K: 14, batch: 3, aOff: 1, bOff: 2, cOff: 3, strideA: 150, strideB: 170, strideC: 130 },
+  // a bias row added last: one K block, several (the last one adds it), split along N and K when
+  // the memory is small, batched, accumulating, empty K, an offset into the bias array
+  { M: 7, N: 13, K: 5, bias: true },
+  { M: 130, N: 200, K: 513, bias: true, biasOff: 3 },
+  { M: 1, N: 1, K: 3000, bias: true },
+  { M: 2, N: 700, K: 40, bias: true },
+  { M: 4, N: 5, K: 0, bias: true },
+  { M: 11, N: 19, K: 300, accumulate: true, bias: true },
+  { M: 65, N: 32, K: 65, batch: 3, bias: true, biasOff: 1 },
 ];
 // all four transpose cases of every shape that does not fix them
 const allCases: Case[] = cases.flatMap((c) =>
@@ -163,6 +176,7 @@ describe('operands that live in the heap (read and written in place)', () => {
   const wholeTiles: Case[] = [
     { M: 64, N: 32, K: 50 }, { M: 8, N: 16, K: 3, batch: 3 }, { M: 12, N: 24, K: 33, accumulate: true },
     { M: 4, N: 8, K: 7, batch: 2, cOff: 5, strideC: 40, accumulate: true }, { M: 16, N: 8, K: 9, batch: 3, cOff: 3, strideC: 200 },
+    { M: 64, N: 32, K: 300, bias: true }, { M: 8, N: 16, K: 3, batch: 2, accumulate: true, bias: true, biasOff: 2 },
   ].flatMap((c) => [false, true].flatMap((transA) => [false, true].map((transB) => ({ ...c, transA, transB }))));
   for (const [label, engine] of [['1 thread', oneThread], ['2 threads', twoThreads]] as const) {
     it.each([...allCases, ...wholeTiles].map((c, i) => [name(c), c, i] as const))(`${label}: %s`, (_, c, i) => {
@@ -260,6 +274,9 @@ describe('argument checks', () => {
       /A needs elements up to 12/,
     );
     expect(() => gemmReference({ transA: false, transB: false, M: 2, N: 2, K: 3, A, B, C, bOff: 1 })).toThrow(/B needs elements up to 7/);
+    expect(() => gemm({ transA: false, transB: false, M: 2, N: 2, K: 3, A, B, C, bias: new Float32Array(2), biasOff: 1 })).toThrow(
+      /bias needs 2 elements from offset 1 but has 2/,
+    );
   });
   it('rejects bad sizes and overlapping outputs', () => {
     expect(() => gemm({ transA: false, transB: false, M: -1, N: 2, K: 3, A, B, C })).toThrow(/M must be a non-negative integer/);

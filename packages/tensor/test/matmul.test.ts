@@ -1,7 +1,7 @@
 // matmul (2-D, batched, broadcast batch dims, 1-D operands, transposed operands) and linear:
 // values against a plain double-precision triple loop, gradient checks, and shape errors.
 import { describe, expect, it } from 'vitest';
-import { Tensor, linear, matmul, tensor } from '../src/index.js';
+import { Tensor, getBackend, linear, matmul, tensor } from '../src/index.js';
 import { gemmInfo } from '../src/kernels/gemm/index.js';
 import { expectClose, expectGradOk, normal } from './helpers.js';
 
@@ -103,6 +103,15 @@ describe('forward values', () => {
     expect(y.shape).toEqual([2, 1, 2]);
     expectClose(y, [1.5, 5, 0.5, -1]);
     expectClose(linear(tensor([1, 2, 3]), w), [1, 6]);
+  });
+
+  it("linear's bias goes in with the GEMM's store: the same floats as the product plus a separate add", () => {
+    // K <= 256 is one K block, so acc + bias rounds exactly as add(matmul(x, w^T), b)
+    const x = normal([3, 70, 64], 11), w = normal([40, 64], 12), b = normal([40], 13);
+    const fused = linear(x, w, b);
+    const separate = matmul(x, w, { transB: true }).add(b);
+    expect(Array.from(fused.data)).toEqual(Array.from(separate.data));
+    expect(() => getBackend().matmul(x, w, false, true, tensor([1, 2]))).toThrow(/matmul: bias \[2\] does not match the product's 40 columns/);
   });
 
   it('errors name the op, both shapes and the inner dims', () => {

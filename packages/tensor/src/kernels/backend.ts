@@ -57,8 +57,10 @@ export interface Backend {
   /**
    * Batched matmul op(a) @ op(b) over the last two dims, broadcasting the leading ones.
    * op(a) is a^T (of the last two dims) when transA, likewise for b: the backward pass needs both.
+   * `bias` (a vector of N, optional) is added to every row of every product, last: a Linear's
+   * bias, which the CPU backend adds in the GEMM's store instead of in a pass of its own.
    */
-  matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor;
+  matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias?: Tensor | null): Tensor;
 
   // Normalisation over the last dim.
   softmax(x: Tensor): Tensor;

@@ -6,7 +6,7 @@ import { gemm } from '../gemm/index.js';
 import { allocFloats } from '../../storage.js';
 import { collapseDims } from './loops.js';
 
-export function matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
+export function matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: Tensor | null = null): Tensor {
   const ra = a.shape.length;
   const rb = b.shape.length;
   const [aRows, aCols] = [a.shape[ra - 2]!, a.shape[ra - 1]!];
@@ -20,6 +20,10 @@ export function matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): 
     const tb = transB ? '^T' : '';
     throw new Error(`matmul: ${shapeStr(a.shape)}${ta} @ ${shapeStr(b.shape)}${tb}: inner dims ${K} and ${Kb} differ`);
   }
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== N)) {
+    throw new Error(`matmul: bias ${shapeStr(bias.shape)} does not match the product's ${N} columns`);
+  }
+  const biasData = bias ? bias.data : null;
   const batchA = a.shape.slice(0, -2);
   const batchB = b.shape.slice(0, -2);
   const batch = broadcastShapes('matmul', batchA, batchB);
@@ -29,7 +33,7 @@ export function matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): 
 
   // x[..., M, K] @ W[K, N] with no batch on b and no transpose of a: one tall GEMM (the Linear case).
   if (batchB.length === 0 && !transA) {
-    gemm({ transA, transB, M: M * sizeOf(batchA), N, K, A, B, C: out });
+    gemm({ transA, transB, M: M * sizeOf(batchA), N, K, A, B, C: out, bias: biasData });
     return new Tensor(out, [...batch, M, N]);
   }
   const nb = sizeOf(batch);
@@ -55,7 +59,7 @@ export function matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): 
       A, aOff: offA, strideA: strideA[last]!,
       B, bOff: offB, strideB: strideB[last]!,
       C: out, cOff: offC, strideC: strideC[last]!,
-      batch: inner,
+      batch: inner, bias: biasData,
     });
     for (let d = last - 1; d >= 0; d--) {
       counter[d]!++;

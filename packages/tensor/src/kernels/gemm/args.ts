@@ -1,11 +1,13 @@
 // The GEMM call's arguments, their defaults, and the checks every path runs first.
 
-/** C = op(A) @ op(B) (+ C if accumulate), row-major float32.
+/** C = op(A) @ op(B) (+ C if accumulate) (+ bias), row-major float32.
  *  op(A) is M x K: A is M x K row-major when !transA, K x M row-major when transA.
  *  op(B) is K x N: B is K x N row-major when !transB, N x K row-major when transB.
  *  batch > 1: matrices i at offsets aOff + i*strideA, bOff + i*strideB, cOff + i*strideC
  *  (a stride of 0 broadcasts that operand). Batch items run in order, so with strideC = 0 the
- *  items write (or, with accumulate, add) into the same C one after another. */
+ *  items write (or, with accumulate, add) into the same C one after another.
+ *  bias: N floats from biasOff added to every row of every item's C, last (after C's old value
+ *  when accumulating): a Linear's bias, fused into the GEMM's store instead of a pass of its own. */
 export interface GemmArgs {
   transA: boolean;
   transB: boolean;
@@ -23,6 +25,8 @@ export interface GemmArgs {
   strideC?: number;
   batch?: number;
   accumulate?: boolean;
+  bias?: Float32Array | null;
+  biasOff?: number;
 }
 
 /** GemmArgs with every default filled in. */
@@ -45,6 +49,8 @@ export function resolveGemmArgs(args: GemmArgs): GemmCall {
     strideB: args.strideB ?? K * N,
     strideC: args.strideC ?? M * N,
     accumulate: args.accumulate ?? false,
+    bias: args.bias ?? null,
+    biasOff: args.biasOff ?? 0,
   };
   const where = `gemm(M=${M}, N=${N}, K=${K}, batch=${batch}, transA=${transA}, transB=${transB})`;
   for (const [name, n] of [['M', M], ['N', N], ['K', K], ['batch', batch]] as const) {
@@ -64,6 +70,12 @@ export function resolveGemmArgs(args: GemmArgs): GemmCall {
     const end = offset + (batch - 1) * stride + size;
     if (end > array.length) {
       throw new Error(`${where}: ${name} needs elements up to ${end} (offset ${offset}, stride ${stride}, ${size} per matrix) but has ${array.length}`);
+    }
+  }
+  if (call.bias !== null) {
+    if (!(call.bias instanceof Float32Array)) throw new Error(`${where}: bias must be a Float32Array`);
+    if (!isCount(call.biasOff) || call.biasOff + N > call.bias.length) {
+      throw new Error(`${where}: bias needs ${N} elements from offset ${call.biasOff} but has ${call.bias.length}`);
     }
   }
   if (batch > 1 && call.strideC !== 0 && call.strideC < M * N) {

@@ -6,7 +6,7 @@
 
 import { resolveGemmArgs, type GemmArgs } from './args.js';
 
-/** C = op(A) @ op(B) (+ C if accumulate); see GemmArgs. */
+/** C = op(A) @ op(B) (+ C if accumulate) (+ bias); see GemmArgs. */
 export function gemmReference(args: GemmArgs): void {
   const g = resolveGemmArgs(args);
   const { M, N, K } = g;
@@ -25,6 +25,12 @@ export function gemmReference(args: GemmArgs): void {
       accumulate: g.accumulate,
     };
     multiplyTiled(view);
+    // the bias last, as a separate add after the product would
+    if (g.bias) {
+      for (let i = 0; i < M; i++) {
+        for (let j = 0, at = view.cOff + i * N; j < N; j++, at++) g.C[at] = g.C[at]! + g.bias[g.biasOff + j]!;
+      }
+    }
   }
 }
 

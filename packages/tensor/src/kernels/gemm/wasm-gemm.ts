@@ -83,7 +83,7 @@ interface Layout {
   units: number; packTasks: number;
   aItems: number; bItems: number;
   aBytes: number; bBytes: number; aSlack: number; bSlack: number; bPackedBytes: number; ldcBuffer: number; cBytes: number; scratchBytes: number;
-  unitTable: number; packTable: number; aBase: number; bBase: number; bPackedBase: number; cBase: number; scratch: number;
+  unitTable: number; biasBase: number; packTable: number; aBase: number; bBase: number; bPackedBase: number; cBase: number; scratch: number;
   end: number;
 }
 
@@ -160,10 +160,12 @@ export class WasmGemm {
     const { M, N, K, batch } = p;
     if (M === 0 || N === 0 || batch === 0) return;
     if (K === 0) {
-      // an empty sum: C = 0, or C unchanged when accumulating
-      if (p.accumulate) return;
+      // an empty sum: C = 0, or C unchanged when accumulating; then the bias
       for (let item = 0; item < batch; item++) {
-        for (let r = 0, at = p.cOff + item * p.strideC; r < M; r++, at += p.ldc) p.C.fill(0, at, at + N);
+        for (let r = 0, at = p.cOff + item * p.strideC; r < M; r++, at += p.ldc) {
+          if (!p.accumulate) p.C.fill(0, at, at + N);
+          if (p.bias) for (let j = 0; j < N; j++) p.C[at + j] = p.C[at + j]! + p.bias[p.biasOff + j]!;
+        }
       }
       return;
     }
@@ -192,10 +194,10 @@ export class WasmGemm {
       const half = Math.ceil(p.N / 2);
       const bShift = p.transB ? half * p.ldb : half;
       this.runProblem({ ...p, N: half });
-      this.runProblem({ ...p, N: p.N - half, bOff: p.bOff + bShift, cOff: p.cOff + half });
+      this.runProblem({ ...p, N: p.N - half, bOff: p.bOff + bShift, cOff: p.cOff + half, biasOff: p.biasOff + half });
     } else {
       const half = Math.ceil(p.K / 2);
-      this.runProblem({ ...p, K: half });
+      this.runProblem({ ...p, K: half, bias: null }); // the bias goes on last, with the second half
       const aShift = p.transA ? half * p.lda : half;
       const bShift = p.transB ? half : half * p.ldb;
       this.runProblem({ ...p, K: p.K - half, aOff: p.aOff + aShift, bOff: p.bOff + bShift, accumulate: true });
@@ -235,8 +237,10 @@ export class WasmGemm {
     const ldcBuffer = nPanels * nr; // floats per row of a C buffer
     const cBytes = align64(mPanels * mr * ldcBuffer * 4);
     const scratchBytes = mcRows * kc * 4;
+    const biasBytes = p.bias ? nPanels * nr * 4 : 0; // the bias row, padded to whole strips
     const unitTable = 0; // offsets in the call region; runFitting adds its address
-    const packTable = align64(unitTable + units * UNIT.bytes);
+    const biasBase = align64(unitTable + units * UNIT.bytes);
+    const packTable = align64(biasBase + biasBytes);
     const aBase = align64(packTable + packTasks * PACK.bytes);
     const bBase = align64(aBase + aItems * aBytes + aSlack);
     const bPackedBase = align64(bBase + bItems * bBytes + bSlack);
@@ -245,7 +249,7 @@ export class WasmGemm {
     const end = scratch + threads * scratchBytes;
     return {
       threads, mPanels, nPanels, rowBlockPanels, rowBlocks, colBlockPanels, colBlocks, units, packTasks, aItems, bItems,
-      aBytes, bBytes, aSlack, bSlack, bPackedBytes, ldcBuffer, cBytes, scratchBytes, unitTable, packTable, aBase, bBase, bPackedBase, cBase, scratch, end,
+      aBytes, bBytes, aSlack, bSlack, bPackedBytes, ldcBuffer, cBytes, scratchBytes, unitTable, biasBase, packTable, aBase, bBase, bPackedBase, cBase, scratch, end,
     };
   }
 
@@ -292,6 +296,12 @@ export class WasmGemm {
       }
     }
 
+    // the bias row, copied in with zeros for the padding columns
+    if (p.bias) {
+      f32.set(p.bias.subarray(p.biasOff, p.biasOff + p.N), L.biasBase / 4);
+      f32.fill(0, L.biasBase / 4 + p.N, L.biasBase / 4 + L.nPanels * nr);
+    }
+
     // (2) pack B: op(B) transposed is N rows of depth K; with B transposed, k runs along B's rows
     let record = L.packTable / 4;
     for (let item = 0; item < L.bItems; item++) {
@@ -330,6 +340,7 @@ export class WasmGemm {
           i32[record + UNIT.nPanels / 4] = Math.min(L.colBlockPanels, L.nPanels - strip);
           i32[record + UNIT.k / 4] = p.K;
           i32[record + UNIT.loadC / 4] = p.accumulate ? 1 : 0;
+          i32[record + UNIT.bias / 4] = p.bias ? L.biasBase + strip * nr * 4 : 0;
           record += UNIT.bytes / 4;
         }
       }
@@ -374,7 +385,7 @@ export class WasmGemm {
     }
     const at = this.region.at;
     return {
-      ...L, unitTable: at + L.unitTable, packTable: at + L.packTable, aBase: at + L.aBase, bBase: at + L.bBase,
+      ...L, unitTable: at + L.unitTable, biasBase: at + L.biasBase, packTable: at + L.packTable, aBase: at + L.aBase, bBase: at + L.bBase,
       bPackedBase: at + L.bPackedBase, cBase: at + L.cBase, scratch: at + L.scratch, end: at + L.end,
     };
   }

@@ -19,7 +19,8 @@
 //     for each strip j of B:                (the kc x NR strip of B stays in L1 ...)
 //       for each panel i of A:              (... while the panels of A stream past it)
 //         micro-kernel: MR x NR accumulators in registers, kc rank-1 updates, then
-//         C = acc on the first K block (unless loadC: accumulate into C), C += acc after
+//         C = acc on the first K block (unless loadC: accumulate into C), C += acc after,
+//         and on the last K block the bias row added last, if there is one
 // The micro-kernel keeps MR * NR/4 f32x4 accumulators; per k it loads NR/4 vectors of B, splats MR
 // scalars of A and does MR * NR/4 multiply-adds. x64 has 16 vector registers, which bounds MR x NR.
 
@@ -46,6 +47,7 @@ export const UNIT = {
   nPanels: 28, // how many NR-column strips (>= 1)
   k: 32, // the full K (>= 1); packed B strips are K*NR floats apart
   loadC: 36, // 1: add to C from the first K block on (accumulate); 0: the first block overwrites C
+  bias: 40, // byte address of the bias of the block's first column (NR*nPanels floats), 0: none
   bytes: 48,
 } as const;
 
@@ -246,8 +248,8 @@ function emitGemmUnit(f: FunctionBody, o: KernelOptions, packA: FunctionBody): v
   const local = (): number => f.local('i32');
   // the unit record's fields (see UNIT)
   const a = local(), aLd = local(), aKContiguous = local(), b = local(), c = local(), ldc = local();
-  const mPanels = local(), nPanels = local(), K = local(), loadC = local();
-  const fields = { a, aLd, aKContiguous, b, c, ldc, mPanels, nPanels, k: K, loadC };
+  const mPanels = local(), nPanels = local(), K = local(), loadC = local(), bias = local();
+  const fields = { a, aLd, aKContiguous, b, c, ldc, mPanels, nPanels, k: K, loadC, bias };
   for (const [name, index] of Object.entries(fields)) f.get(record).i32Load(UNIT[name as keyof typeof fields]).set(index);
 
   const bStripStride = local(); // bytes between B strips: K * NR floats
@@ -255,7 +257,8 @@ function emitGemmUnit(f: FunctionBody, o: KernelOptions, packA: FunctionBody): v
   const kc = local(); // this K block's length
   const aK = local(); // A (as stored) and packed B at the start of this K block
   const bK = local();
-  const j = local(), bj = local(), cj = local(); // strip loop
+  const j = local(), bj = local(), cj = local(), biasj = local(); // strip loop
+  const addBias = local(); // 1 on the last K block when there is a bias
   const i = local(), ai = local(), ci = local(); // panel loop
   const k = local(), pa = local(), pb = local(), crow = local(); // micro-kernel
   const acc: number[][] = [];
@@ -272,7 +275,9 @@ function emitGemmUnit(f: FunctionBody, o: KernelOptions, packA: FunctionBody): v
     // kc = min(KC, kLeft)
     f.i32(KC).get(kLeft).get(kLeft).i32(KC).op('i32.gt_s').op('select').set(kc);
     f.get(aK).get(aLd).get(mPanels).get(kc).get(scratch).get(aKContiguous).call(packA);
-    f.get(bK).set(bj).get(c).set(cj).get(nPanels).set(j);
+    // the last K block (kLeft <= KC) adds the bias
+    f.get(bias).i32(0).op('i32.ne').get(kLeft).i32(KC).op('i32.le_s').op('i32.and').set(addBias);
+    f.get(bK).set(bj).get(c).set(cj).get(bias).set(biasj).get(nPanels).set(j);
     f.loop(); // strips of B
     {
       f.get(scratch).set(ai).get(cj).set(ci).get(mPanels).set(i);
@@ -286,6 +291,7 @@ function emitGemmUnit(f: FunctionBody, o: KernelOptions, packA: FunctionBody): v
       f.end();
       f.get(bj).get(bStripStride).op('i32.add').set(bj);
       f.get(cj).i32(nr * 4).op('i32.add').set(cj);
+      f.get(biasj).i32(nr * 4).op('i32.add').set(biasj);
       f.get(j).i32(1).op('i32.sub').tee(j).brIf(0);
     }
     f.end();
@@ -317,8 +323,18 @@ function emitGemmUnit(f: FunctionBody, o: KernelOptions, packA: FunctionBody): v
       f.get(k).i32(1).op('i32.sub').tee(k).brIf(0);
     }
     f.end();
+    // the bias row (its NR floats for this strip) in the B registers, free once the k loop is done
+    f.get(addBias).if();
+    for (let v = 0; v < nv; v++) f.get(biasj).v128Load(16 * v).set(bv[v]!);
+    emitStores(true);
+    f.else();
+    emitStores(false);
+    f.end();
+  }
+
+  /** C = acc, or C += acc when loadC (two copies of the store code, picked by an if); + bias. */
+  function emitStores(withBias: boolean): void {
     for (const add of [true, false]) {
-      // C += acc when loadC, else C = acc: two copies of the store code, picked by an if
       if (add) f.get(loadC).if();
       else f.else();
       f.get(ci).set(crow);
@@ -327,6 +343,7 @@ function emitGemmUnit(f: FunctionBody, o: KernelOptions, packA: FunctionBody): v
           f.get(crow);
           if (add) f.get(crow).v128Load(16 * v).get(acc[r]![v]!).op('f32x4.add');
           else f.get(acc[r]![v]!);
+          if (withBias) f.get(bv[v]!).op('f32x4.add');
           f.v128Store(16 * v);
         }
         if (r < mr - 1) f.get(crow).get(ldc).op('i32.add').set(crow);

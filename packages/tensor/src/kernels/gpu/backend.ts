@@ -311,7 +311,8 @@ export const gpuBackend: GpuBackend = {
     return withInputs((use) => wrap(layout.scatterAdd(shape, dim, index, use(src))));
   },
 
-  matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
+  matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: Tensor | null = null): Tensor {
+    if (bias) return gpuBackend.binary('add', gpuBackend.matmul(a, b, transA, transB), bias); // no fused bias here
     if (isEmpty(a, b)) return cpuBackend.matmul(a, b, transA, transB);
     return withInputs((use) => wrap(matmul(use(a), use(b), { transA, transB })));
   },
