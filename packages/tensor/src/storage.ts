@@ -48,8 +48,8 @@ interface PoolState {
 /** Most bytes out at once; past it, plain arrays (a loop that never yields stays bounded). */
 let outstandingCap = 1 << 29;
 /** recycleMemory() runs a full garbage collection when more than this many bytes are out: on
- *  the MNIST ViT (140 MiB of blocks a step) every third step; each collection costs 6-15 ms. */
-let collectAbove = 384 << 20;
+ *  the MNIST ViT (250 MiB of blocks a step) every second step; each collection costs 6-15 ms. */
+let collectAbove = 1 << 28;
 const state: PoolState = { enabled: true, outstanding: 0, free: 0, lists: new Map(), hits: 0, misses: 0, plain: 0, heapArrays: 0 };
 let heapChecked = false;
 let heap: Heap | null = null;
@@ -185,7 +185,7 @@ export async function recycleMemory(): Promise<void> {
 /**
  * Settings of the pool. `enabled` (default true): off, every output is a fresh array and the free
  * lists are dropped. `capBytes` (512 MiB): the most bytes out at once. `collectAboveBytes`
- * (384 MiB): recycleMemory() runs a full collection when more are out. `inHeap` (default true):
+ * (256 MiB): recycleMemory() runs a full collection when more are out. `inHeap` (default true):
  * in Node, pooled arrays view the WebAssembly heap (read in place by the kernels); false gives
  * them ArrayBuffers of their own (copied in and out by the kernels, as without the heap).
  */

@@ -21,21 +21,14 @@ function runNode(code: string, flags = ['--expose-gc']): { status: number | null
 }
 
 describe('Heap', () => {
-  it('hands out aligned blocks of eight sizes per power of two and reuses freed ones of the same size', () => {
+  it('hands out aligned power-of-two blocks and reuses freed ones of the same size', () => {
     const h = new Heap(true);
     const a = h.alloc(100), b = h.alloc(100), c = h.alloc(5000);
     expect(Heap.blockBytes(100)).toBe(128);
-    expect(Heap.blockBytes(5000)).toBe(5120); // steps of 4096 / 8 = 512 between 4096 and 8192
-    expect([Heap.blockBytes(1), Heap.blockBytes(512), Heap.blockBytes(513), Heap.blockBytes(4096), Heap.blockBytes(4097)]).toEqual([64, 512, 576, 4096, 4608]);
-    for (let bytes = 1; bytes < 1 << 22; bytes = Math.ceil(bytes * 1.37) + 1) {
-      const size = Heap.blockBytes(bytes);
-      expect(size % 64).toBe(0);
-      expect(size).toBeGreaterThanOrEqual(bytes);
-      if (bytes > 512) expect(size / bytes).toBeLessThanOrEqual(1.125);
-    }
+    expect(Heap.blockBytes(5000)).toBe(8192);
     expect([a % 64, b % 64, c % 64]).toEqual([0, 0, 0]);
     expect(new Set([a, b, c]).size).toBe(3);
-    expect(h.inUse).toBe(128 + 128 + 5120);
+    expect(h.inUse).toBe(128 + 128 + 8192);
     h.free(b, 100);
     expect(h.alloc(120)).toBe(b); // same size class
     expect(h.alloc(100)).not.toBe(b);
@@ -79,7 +72,7 @@ describe('allocFloats', () => {
     setStoragePool({ inHeap: false });
     const own = allocFloats(5000);
     expect(own.buffer).toBeInstanceOf(ArrayBuffer);
-    expect(own.buffer.byteLength).toBe(20480); // the size class: 20,000 + 64 bytes -> 10 * 2^14 / 8
+    expect(own.buffer.byteLength).toBe(32768); // the size class: 20,000 + 64 bytes -> 2^15
   });
 
   it('stays under its cap when nothing is given back', () => {
@@ -134,7 +127,7 @@ describe('recycling (fresh process)', () => {
     `);
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout) as { freed: number; reused: number; grew: boolean; reusedLive: boolean; liveOk: boolean };
-    expect(out.freed).toBe(20 * 36864); // 32,768 + 64 bytes: blocks of 9 * 4096
+    expect(out.freed).toBe(20 * 65536); // 32,768 + 64 bytes: blocks of 64 KiB
     expect(out.reused).toBe(20);
     expect(out.grew).toBe(false);
     expect(out.reusedLive).toBe(false);
@@ -146,14 +139,14 @@ describe('recycling (fresh process)', () => {
     const r = runNode(`
       import { allocFloats, recycleMemory, setStoragePool, storagePoolStats } from '${tensorIndex}';
       setStoragePool({ collectAboveBytes: 4 << 20 });
-      (() => { for (let i = 0; i < 40; i++) allocFloats(65536).fill(1); })(); // 40 blocks of 288 KiB
+      (() => { for (let i = 0; i < 40; i++) allocFloats(65536).fill(1); })(); // 40 blocks of 512 KiB
       const out = storagePoolStats().outstandingBytes;
       await recycleMemory();
       console.log(JSON.stringify({ out, after: storagePoolStats().outstandingBytes }));
     `, []);
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout) as { out: number; after: number };
-    expect(out.out).toBe(40 * 294912);
+    expect(out.out).toBe(40 * 524288);
     expect(out.after).toBeLessThan(out.out / 4);
   });
 
