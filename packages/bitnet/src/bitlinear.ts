@@ -3,7 +3,7 @@
 // estimator. The latent float weights are what the optimizer updates; the forward pass sees
 // ternary weights and 8-bit activations; the backward pass treats both quantizers as identity.
 import { linear, straightThrough, zeros, type Generator, type Tensor } from '@bitvit/tensor';
-import { LayerNorm, Linear, Module, Parameter, RMSNorm, init } from '@bitvit/nn';
+import { LayerNorm, Linear, Module, Parameter, RMSNorm, init, type SharedInputLayer } from '@bitvit/nn';
 import { activationQuant, weightQuant, type ScaleGranularity } from './quantizers.js';
 
 export type InputNorm = 'none' | 'rmsnorm' | 'layernorm';
@@ -19,7 +19,7 @@ export interface BitLinearOptions {
   generator?: Generator;
 }
 
-export class BitLinear extends Module {
+export class BitLinear extends Module implements SharedInputLayer {
   readonly inFeatures: number;
   readonly outFeatures: number;
   readonly inputNorm: InputNorm;
@@ -60,8 +60,27 @@ export class BitLinear extends Module {
 
   /** The quantized forward: y = actQuant(norm(x)) @ weightQuant(W)^T + b, both through the STE. */
   forward(x: Tensor): Tensor {
+    return this.forwardPrepared(this.prepare(x));
+  }
+
+  /**
+   * What this layer does to its input alone, as a key (nn's SharedInputLayer): BitLinears with the
+   * same activation bits and no input norm of their own quantize an input the same way, so
+   * attention's q, k and v quantize it once (nn's forwardShared).
+   */
+  get inputKey(): string | null {
+    if (this.norm) return null;
+    return this.activationBits === null ? 'identity' : `absmax-a${this.activationBits}`;
+  }
+
+  /** actQuant(norm(x)) through the STE (x itself with no norm and no activation quantization). */
+  prepare(x: Tensor): Tensor {
     const xn = this.norm ? this.norm.forward(x) : x;
-    const xq = this.activationBits === null ? xn : straightThrough(xn, activationQuant(xn, this.activationBits).xq);
+    return this.activationBits === null ? xn : straightThrough(xn, activationQuant(xn, this.activationBits).xq);
+  }
+
+  /** xq @ weightQuant(W)^T + b, the weights through the STE. */
+  forwardPrepared(xq: Tensor): Tensor {
     const wq = straightThrough(this.weight, weightQuant(this.weight, this.weightScale).wq);
     return linear(xq, wq, this.bias);
   }

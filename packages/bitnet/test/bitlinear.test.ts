@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Generator, Tensor, linear, noGrad, randn, straightThrough } from '@bitvit/tensor';
-import { Linear } from '@bitvit/nn';
+import { Linear, forwardShared } from '@bitvit/nn';
 import { BitLinear, type InputNorm } from '../src/bitlinear.js';
 import { activationQuant, weightQuant, type ScaleGranularity } from '../src/quantizers.js';
 
@@ -210,5 +210,33 @@ describe('BitLinear as a drop-in for Linear', () => {
       'BitLinear(192 -> 768, per-channel scale, weights only)',
     );
     expect(String(new BitLinear(8, 4, { inputNorm: 'rmsnorm' }))).toMatch(/^BitLinear\(\n {2}8 -> 4, bias, norm=rmsnorm\n {2}\(norm\): RMSNorm/);
+  });
+});
+
+describe('BitLinears that read the same input (attention q, k, v through nn forwardShared)', () => {
+  it('quantize it once and give the outputs and gradients of their own forwards', () => {
+    const g = new Generator(21);
+    const layers = [0, 1, 2].map(() => new BitLinear(16, 8, { generator: g }));
+    const x0 = randn([3, 5, 16], { generator: g });
+    const run = (shared: boolean): { ys: Float32Array[]; gx: Float32Array; gw: Float32Array[] } => {
+      for (const m of layers) m.zeroGrad();
+      const x = new Tensor(x0.data.slice(), x0.shape).requiresGrad_();
+      const ys = shared ? forwardShared(layers, x) : layers.map((m) => m.forward(x));
+      ys.reduce((a, b) => a.add(b.mul(1.5))).sum().backward();
+      return { ys: ys.map((y) => y.data.slice()), gx: x.grad!.data.slice(), gw: layers.map((m) => m.weight.grad!.data.slice()) };
+    };
+    const separate = run(false);
+    const shared = run(true);
+    shared.ys.forEach((y, i) => expect(Array.from(y)).toEqual(Array.from(separate.ys[i]!)));
+    shared.gw.forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(separate.gw[i]!)));
+    for (let i = 0; i < shared.gx.length; i++) expect(shared.gx[i]).toBeCloseTo(separate.gx[i]!, 6);
+    expect(new Set(layers.map((m) => m.inputKey))).toEqual(new Set(['absmax-a8']));
+  });
+
+  it('do not share an input norm (its own weights) or mix activation bits', () => {
+    const g = new Generator(22);
+    expect(new BitLinear(8, 4, { inputNorm: 'rmsnorm', generator: g }).inputKey).toBeNull();
+    expect(new BitLinear(8, 4, { activationBits: null, generator: g }).inputKey).toBe('identity');
+    expect(new BitLinear(8, 4, { activationBits: 4, generator: g }).inputKey).toBe('absmax-a4');
   });
 });

@@ -2,6 +2,7 @@
 export * from './module.js';
 export * as init from './init.js';
 export { Linear, type LinearOptions } from './layers/linear.js';
+export { forwardShared, type SharedInputLayer } from './layers/shared-input.js';
 export { LayerNorm, RMSNorm } from './layers/norm.js';
 export { Identity, GELU, ReLU, Tanh, Dropout } from './layers/basic.js';
 export { Conv2d, unfoldPatches } from './layers/conv.js';

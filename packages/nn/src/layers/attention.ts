@@ -3,6 +3,7 @@
 import { matmul, shapeStr, type Generator, type Tensor } from '@bitvit/tensor';
 import { Module } from '../module.js';
 import { Linear } from './linear.js';
+import { forwardShared } from './shared-input.js';
 import { Dropout } from './basic.js';
 
 /**
@@ -56,9 +57,7 @@ export class MultiHeadAttention extends Module {
     if (x.ndim !== 3 || x.shape[2] !== this.embedDim) {
       throw new Error(`MultiHeadAttention: input ${shapeStr(x.shape)} is not [B, T, ${this.embedDim}]`);
     }
-    const q = splitHeads(this.query.forward(x), this.numHeads);
-    const k = splitHeads(this.key.forward(x), this.numHeads);
-    const v = splitHeads(this.value.forward(x), this.numHeads);
+    const [q, k, v] = forwardShared([this.query, this.key, this.value], x).map((t) => splitHeads(t, this.numHeads)) as [Tensor, Tensor, Tensor];
     return this.output.forward(mergeHeads(scaledDotProductAttention(q, k, v, this.attnDropout)));
   }
 }

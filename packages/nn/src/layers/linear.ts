@@ -3,13 +3,14 @@ import { linear, zeros, type Generator } from '@bitvit/tensor';
 import type { Tensor } from '@bitvit/tensor';
 import { Module, Parameter } from '../module.js';
 import { kaimingUniform_, uniform_ } from '../init.js';
+import type { SharedInputLayer } from './shared-input.js';
 
 export interface LinearOptions {
   bias?: boolean;
   generator?: Generator;
 }
 
-export class Linear extends Module {
+export class Linear extends Module implements SharedInputLayer {
   readonly inFeatures: number;
   readonly outFeatures: number;
   weight: Parameter;
@@ -33,6 +34,15 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias);
+  }
+
+  /** A Linear does nothing to its input before the product (see shared-input.ts). */
+  readonly inputKey: string | null = 'identity';
+  prepare(x: Tensor): Tensor {
+    return x;
+  }
+  forwardPrepared(x: Tensor): Tensor {
     return linear(x, this.weight, this.bias);
   }
 
