@@ -59,6 +59,9 @@ const activationQuant = straightThrough((x) => {
   return tf.div(tf.clipByValue(tf.round(tf.mul(x, scale)), -128, 127), scale);
 });
 
+/** What tfjs-server.ts puts before each answer line (tfjs writes banners of its own to stdout). */
+export const TFJS_ANSWER_PREFIX = '@@tfjs ';
+
 export class TfViT {
   readonly config: TfModelConfig;
   readonly qat: boolean;

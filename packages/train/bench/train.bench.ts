@@ -4,6 +4,9 @@
 //   ours        @bitvit/* (AdamW), on its default threads and, for vit-mnist, on one GEMM thread
 //   tfjs-wasm   the same model in tfjs ops (tfjs-vit.ts), @tensorflow/tfjs-backend-wasm (SIMD; Node: 1 thread)
 //   tfjs-cpu    the same, @tensorflow/tfjs-backend-cpu (plain JavaScript)
+//               (both in a process of their own, tfjs-server.ts, as PyTorch: V8 collects one heap
+//               per process, and in one process each framework's collections fell into the
+//               other's steps)
 //   pytorch     torch_train_bench.py, /usr/bin/python3 with torch (AdamW), 2 threads and 1
 // and then ours' memory over N steps of vit-mnist QAT: peak RSS and heap growth.
 //
@@ -15,9 +18,10 @@
 //     --models vit-mnist|vit-tiny-32   one model (default both)
 //     --steps N      memory run length (default 100, 0 skips it); --long is --steps 1000, as issue 9 asks
 //
-// Timing: the frameworks of one model take turns step by step (warmup steps first), so load
+// Timing: the frameworks of one model take turns round by round (warmup steps first), so load
 // from other processes on this shared 2-core machine hits them alike; each row is the median of
-// its rounds. PyTorch runs in a child process that answers one step per request and times the
+// its rounds. A round is one step, except ours on vit-mnist: 4 steps and their mean, so that the
+// full garbage collection our storage pool forces every second step is spread evenly. PyTorch runs in a child process that answers one step per request and times the
 // step itself; it runs with OPENBLAS_NUM_THREADS=1 (torch's own pool uses the cores) and
 // OMP_WAIT_POLICY=PASSIVE (unless set): with libgomp's default spin-waiting, two torch threads on
 // a loaded 2-core machine took 3 s instead of 0.1 s a step. Ratios are "ours / this row" in
@@ -32,12 +36,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-wasm';
 import { Generator, getBackend, noGrad, randint, randn, recycleMemory, type Tensor } from '@bitvit/tensor';
 import { AdamW, crossEntropy } from '@bitvit/nn';
 import { createModel, presetConfig, type ViTConfig } from '@bitvit/vit';
 import { convertToBitNet } from '@bitvit/bitnet';
-import { TfTrainer, TfViT, type TfModelConfig } from './tfjs-vit.js';
+import { TFJS_ANSWER_PREFIX, TfViT, type TfModelConfig } from './tfjs-vit.js';
+
 
 const { values: flags } = parseArgs({
   options: {
@@ -60,6 +64,7 @@ const MEMORY_STEPS = typeof flags.steps === 'string' ? Number(flags.steps) : fla
 
 const PYTHON = '/usr/bin/python3';
 const TORCH_SCRIPT = fileURLToPath(new URL('./torch_train_bench.py', import.meta.url));
+const TFJS_SCRIPT = fileURLToPath(new URL('./tfjs-server.ts', import.meta.url));
 
 // ---------------------------------------------------------------------------------------------
 // Statistics
@@ -103,12 +108,6 @@ interface Row {
   loss: number;
   note?: string;
 }
-
-const timed = (run: () => number): StepResult => {
-  const start = performance.now();
-  const loss = run();
-  return { ms: performance.now() - start, loss };
-};
 
 /** Our model, AdamW and a fixed random batch; step() is what the Trainer does for one batch. */
 function oursTrainer(config: ViTConfig, batch: number, qat: boolean): { step: () => number; params: number } {
@@ -175,23 +174,23 @@ async function checkTfjsMatchesOurs(): Promise<number> {
 // ---------------------------------------------------------------------------------------------
 // PyTorch in a child process, one JSON request and answer per line (torch_train_bench.py --serve).
 
-class TorchServer {
+/** A framework in a child process (PyTorch: torch_train_bench.py; tfjs: tfjs-server.ts) that
+ *  answers one JSON request per line; answer lines start with `prefix` (others are skipped). */
+class ChildServer {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly lines: AsyncIterator<string>;
   private stderr = '';
 
-  private constructor() {
-    this.child = spawn(PYTHON, [TORCH_SCRIPT, '--serve'], {
-      env: { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_WAIT_POLICY: process.env['OMP_WAIT_POLICY'] ?? 'PASSIVE' },
-    });
+  private constructor(readonly name: string, command: string, args: string[], env: NodeJS.ProcessEnv, private readonly prefix: string) {
+    this.child = spawn(command, args, { env });
     this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.child.on('error', (e) => (this.stderr += String(e)));
     this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
   }
 
   /** A running server and its versions, or the reason there is none. */
-  static async start(): Promise<{ server: TorchServer; info: Record<string, unknown> } | { reason: string }> {
-    const server = new TorchServer();
+  static async start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, prefix = ''): Promise<{ server: ChildServer; info: Record<string, unknown> } | { reason: string }> {
+    const server = new ChildServer(name, command, args, env, prefix);
     try {
       return { server, info: await server.call({ op: 'info' }) };
     } catch (e) {
@@ -202,14 +201,17 @@ class TorchServer {
 
   async call(request: Record<string, unknown>): Promise<Record<string, unknown>> {
     this.child.stdin.write(`${JSON.stringify(request)}\n`);
-    const { value, done } = await this.lines.next();
-    if (done) {
-      const why = this.stderr.trim().split('\n').slice(-1)[0] || `${PYTHON} exited`;
-      throw new Error(`torch_train_bench.py: no answer to ${request['op']}: ${why}`);
+    for (;;) {
+      const { value, done } = await this.lines.next();
+      if (done) {
+        const why = this.stderr.trim().split('\n').slice(-1)[0] || 'it exited';
+        throw new Error(`${this.name}: no answer to ${request['op']}: ${why}`);
+      }
+      if (!value.startsWith(this.prefix)) continue; // a banner of the framework's own
+      const answer = JSON.parse(value.slice(this.prefix.length)) as Record<string, unknown>;
+      if (typeof answer['error'] === 'string') throw new Error(`${this.name}: ${request['op']}: ${answer['error']}`);
+      return answer;
     }
-    const answer = JSON.parse(value) as Record<string, unknown>;
-    if (typeof answer['error'] === 'string') throw new Error(`torch_train_bench.py: ${request['op']}: ${answer['error']}`);
-    return answer;
   }
 
   close(): void {
@@ -226,6 +228,10 @@ interface ModelPlan {
   /** [warmup, rounds] per framework; null leaves it out (with a note why). */
   ours: [number, number];
   ours1: [number, number] | null;
+  /** Steps of ours in one round (their mean is the round's time): the storage pool's forced
+   *  collection runs every second or third step (storage.ts), so one-step rounds would give it to
+   *  every other round - or all of it to one of the two contestants taking turns. */
+  oursStepsPerRound: number;
   tfjsWasm: [number, number] | null;
   tfjsCpu: [number, number] | null;
   torch: [number, number];
@@ -235,7 +241,8 @@ interface ModelPlan {
 }
 
 interface Env {
-  torch: TorchServer | null;
+  torch: ChildServer | null;
+  tfjs: ChildServer | null;
   gemm: Awaited<ReturnType<typeof gemmThreadControl>>;
   /** Our GEMM's thread count as it starts (2 on this machine). */
   defaultThreads: number;
@@ -260,28 +267,34 @@ async function benchModel(plan: ModelPlan, qat: boolean, env: Env): Promise<Row[
       // when much is out), as the Trainer does each step (packages/tensor/src/storage.ts); timed
       step: async () => {
         const start = performance.now();
-        const loss = step();
-        await recycleMemory();
-        return { ms: performance.now() - start, loss };
+        let loss = NaN;
+        for (let s = 0; s < plan.oursStepsPerRound; s++) {
+          loss = step();
+          await recycleMemory();
+        }
+        return { ms: (performance.now() - start) / plan.oursStepsPerRound, loss };
       },
     });
     contestants.push(ours(env.defaultThreads, plan.ours));
     if (plan.ours1 && env.gemm && env.defaultThreads > 1) contestants.push(ours(1, plan.ours1));
   }
   const tfjsConfig: TfModelConfig = config;
-  const tfjsTrainers: TfTrainer[] = [];
+  const tfjs = env.tfjs;
   for (const [backend, counts] of [['wasm', plan.tfjsWasm], ['cpu', plan.tfjsCpu]] as const) {
-    if (!ONLY.has('tfjs') || !counts) continue;
-    const trainer = await TfTrainer.create(backend, tfjsConfig, b, qat, plan.tfjsMicroBatches);
-    tfjsTrainers.push(trainer);
+    if (!tfjs || !counts) continue;
+    const key = `${plan.preset}/${variant}/${backend}`;
+    const built = await tfjs.call({ op: 'build', key, backend, config: tfjsConfig, batch: b, qat, microBatches: plan.tfjsMicroBatches });
     contestants.push({
       framework: `tfjs-${backend}${plan.tfjsMicroBatches > 1 ? ` (${plan.tfjsMicroBatches} x ${b / plan.tfjsMicroBatches} accumulated)` : ''}`,
-      params: trainer.model.numParameters(),
+      params: Number(built['params']),
       threads: '1',
       warmup: counts[0],
       rounds: counts[1],
-      prepare: () => trainer.activate(),
-      step: async () => timed(() => trainer.step()),
+      prepare: async () => {},
+      step: async () => {
+        const r = await tfjs.call({ op: 'step', key });
+        return { ms: Number(r['ms']), loss: Number(r['loss']) };
+      },
     });
   }
   const torchKey = `${plan.preset}/${variant}`;
@@ -334,7 +347,7 @@ async function benchModel(plan: ModelPlan, qat: boolean, env: Env): Promise<Row[
   }
   process.stderr.write('\n');
   if (env.torch && ONLY.has('torch')) await env.torch.call({ op: 'free', key: torchKey });
-  for (const t of tfjsTrainers) t.dispose();
+  if (tfjs) for (const backend of ['wasm', 'cpu']) await tfjs.call({ op: 'free', key: `${plan.preset}/${variant}/${backend}` });
   env.gemm?.set(env.defaultThreads);
 
   const rows: Row[] = contestants.map((c, i) => {
@@ -452,9 +465,10 @@ async function main(): Promise<void> {
   if (ONLY.has('ours')) {
     console.log(`ours: backend ${getBackend().describe()}; gemm ${gemm ? JSON.stringify(gemm.info()) : '(thread count not reachable)'}`);
   }
-  let torch: TorchServer | null = null;
+  let torch: ChildServer | null = null;
   if (ONLY.has('torch')) {
-    const started = await TorchServer.start();
+    const torchEnv = { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_WAIT_POLICY: process.env['OMP_WAIT_POLICY'] ?? 'PASSIVE' };
+    const started = await ChildServer.start('torch_train_bench.py', PYTHON, [TORCH_SCRIPT, '--serve'], torchEnv);
     if ('server' in started) {
       torch = started.server;
       console.log(`PyTorch: ${JSON.stringify(started.info)}; OMP_WAIT_POLICY=${process.env['OMP_WAIT_POLICY'] ?? 'PASSIVE'}`);
@@ -463,18 +477,23 @@ async function main(): Promise<void> {
     }
   }
 
-  const env: Env = { torch, gemm, defaultThreads: gemm?.info().threads ?? 1 };
-  // Memory first, so the process' peak RSS is ours alone (tfjs and the big model come after).
+  // Memory first, so the process' peak RSS is ours alone (the big model comes after).
   const memory = ONLY.has('ours') && MEMORY_STEPS > 0 ? await memoryRun(MEMORY_STEPS) : null;
 
+  let tfjs: ChildServer | null = null;
   if (ONLY.has('tfjs')) {
     const diff = await checkTfjsMatchesOurs();
-    await tf.setBackend('wasm');
+    // the timed tfjs steps run in a process of their own, as PyTorch's (tfjs-server.ts)
+    const started = await ChildServer.start('tfjs-server.ts', process.execPath, ['--conditions=source', '--import', 'tsx', TFJS_SCRIPT], process.env, TFJS_ANSWER_PREFIX);
+    if (!('server' in started)) throw new Error(`train.bench: tfjs-server.ts did not start: ${started.reason}`);
+    tfjs = started.server;
+    const info = started.info;
     console.log(
-      `tfjs ${tf.version_core}: wasm SIMD ${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}, wasm threads ${tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')} (Node: none); ` +
+      `tfjs ${String(info['version'])} (own process): wasm SIMD ${String(info['wasmSimd'])}, wasm threads ${String(info['wasmThreads'])} (Node: none); ` +
         `tfjs-vit.ts with our weights gives our logits within ${diff.toExponential(1)} (vit-mnist, float and QAT)`,
     );
   }
+  const env: Env = { torch, tfjs, gemm, defaultThreads: gemm?.info().threads ?? 1 };
 
   const plans: ModelPlan[] = [
     {
@@ -482,6 +501,7 @@ async function main(): Promise<void> {
       batch: 128,
       ours: QUICK ? [1, 3] : [2, 7],
       ours1: QUICK ? null : [1, 5],
+      oursStepsPerRound: 4,
       tfjsWasm: QUICK ? [1, 1] : [1, 7], // as many rounds as ours: its median moved with one slow round in three
       tfjsCpu: QUICK ? [0, 1] : FULL ? [1, 3] : [1, 1],
       torch: QUICK ? [2, 5] : [3, 9],
@@ -492,6 +512,7 @@ async function main(): Promise<void> {
       batch: 64,
       ours: QUICK ? [0, 1] : [1, 2],
       ours1: null,
+      oursStepsPerRound: 1,
       // ~120 s (wasm) and 450-600 s (cpu) per step here (docs/bench.md): one step each, only with --full
       tfjsWasm: FULL ? [0, 1] : null,
       tfjsCpu: FULL ? [0, 1] : null,
@@ -506,6 +527,7 @@ async function main(): Promise<void> {
     for (const qat of [false, true]) rows.push(...(await benchModel(plan, qat, env)));
   }
   torch?.close();
+  tfjs?.close();
 
   console.log(`\nmedians of the rounds column after warmup; frameworks take turns step by step; load average at end ${load()}`);
   printTable(rows);

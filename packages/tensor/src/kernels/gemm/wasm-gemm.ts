@@ -133,13 +133,15 @@ export class WasmGemm {
   }
 
   /**
-   * Uses n threads from now on: this one and n - 1 workers; n = 1 closes the pool. With `wait`,
+   * Uses n threads from now on: this one and n - 1 workers. n = 1 leaves the workers asleep
+   * (calls then run here; the workers stay warm, where new ones would start cold: a benchmark
+   * switching between 1 and 2 threads paid for the restarts in its 2-thread steps). With `wait`,
    * the workers start now and this returns once they are up (a worker takes ~50 ms to start);
    * without, they start on the first call big enough to use them, and join calls as they come up.
    */
   setThreads(n: number, wait = true): void {
     this.wantedThreads = Math.min(Math.max(1, Math.floor(n)), MAX_WORKERS + 1);
-    if (this.pool && this.pool.size !== this.wantedThreads - 1) {
+    if (this.pool && this.wantedThreads > 1 && this.pool.size !== this.wantedThreads - 1) {
       this.pool.close();
       this.pool = null;
     }
