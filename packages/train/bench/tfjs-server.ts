@@ -3,6 +3,7 @@
 // banners of its own there). In one process with ours, each framework's garbage collections
 // landed in the other's steps (V8 collects one heap for both), so neither step was its own.
 //   {"op": "info"}                                             -> versions and the wasm backend's SIMD
+//   {"op": "check"}                                            -> {"diff"}: tfjs-vit.ts = our ViT (below)
 //   {"op": "build", "key", "backend", "config", "batch", "qat", "microBatches"} -> {"params"}
 //   {"op": "step", "key"}                                      -> {"ms", "loss"} (one training step)
 //   {"op": "free", "key"}                                      -> {} (the trainer is disposed)
@@ -10,9 +11,43 @@ import { createInterface } from 'node:readline';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { TFJS_ANSWER_PREFIX, TfTrainer, type TfModelConfig } from './tfjs-vit.js';
+import { Generator, noGrad, randn } from '@bitvit/tensor';
+import { createModel, presetConfig } from '@bitvit/vit';
+import { convertToBitNet } from '@bitvit/bitnet';
+import { TFJS_ANSWER_PREFIX, TfTrainer, TfViT, type TfModelConfig } from './tfjs-vit.js';
 
 const trainers = new Map<string, TfTrainer>();
+
+/**
+ * The tfjs model must be our model: with our weights copied in, its logits must be ours (float
+ * and QAT). Returns the largest difference; throws when it is more than float32 rounding.
+ */
+async function checkTfjsMatchesOurs(): Promise<number> {
+  await tf.setBackend('cpu');
+  let worst = 0;
+  for (const qat of [false, true]) {
+    const config = presetConfig('vit-mnist');
+    const gen = new Generator(1);
+    const ours = createModel(config, { generator: gen });
+    if (qat) convertToBitNet(ours);
+    const theirs = new TfViT(config, qat);
+    theirs.loadHuggingFaceWeights(new Map(ours.namedParameters().map(([name, p]) => [name, { data: p.data, shape: p.shape }])));
+    const x = randn([8, config.numChannels, config.imageSize, config.imageSize], { generator: gen });
+    const a = noGrad(() => ours.forward(x)).data;
+    const b = tf.tidy(() => theirs.forward(tf.tensor4d(x.data, [8, config.numChannels, config.imageSize, config.imageSize])).dataSync());
+    theirs.dispose();
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < a.length; i++) {
+      diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+      scale = Math.max(scale, Math.abs(a[i]!));
+    }
+    if (diff > 1e-4 * (1 + scale)) throw new Error(`tfjs-server: tfjs-vit.ts ${qat ? 'QAT' : 'float'} logits differ from ours by ${diff} (largest logit ${scale})`);
+    worst = Math.max(worst, diff);
+  }
+  return worst;
+}
+
 
 async function handle(request: Record<string, unknown>): Promise<Record<string, unknown>> {
   switch (request['op']) {
@@ -24,6 +59,8 @@ async function handle(request: Record<string, unknown>): Promise<Record<string, 
         wasmThreads: tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT'),
       };
     }
+    case 'check':
+      return { diff: await checkTfjsMatchesOurs() };
     case 'build': {
       const key = String(request['key']);
       const trainer = await TfTrainer.create(

@@ -34,13 +34,11 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
 import { Generator, getBackend, noGrad, randint, randn, recycleMemory, type Tensor } from '@bitvit/tensor';
 import { AdamW, crossEntropy } from '@bitvit/nn';
 import { createModel, presetConfig, type ViTConfig } from '@bitvit/vit';
 import { convertToBitNet } from '@bitvit/bitnet';
-import { TFJS_ANSWER_PREFIX, TfViT, type TfModelConfig } from './tfjs-vit.js';
+import { TFJS_ANSWER_PREFIX, type TfModelConfig } from './tfjs-vit.js';
 
 
 const { values: flags } = parseArgs({
@@ -139,36 +137,6 @@ async function gemmThreadControl(): Promise<{ set: (n: number) => void; info: ()
   } catch {
     return null;
   }
-}
-
-/**
- * The tfjs model must be our model: with our weights copied in, its logits must be ours (float
- * and QAT). Returns the largest difference; throws when it is more than float32 rounding.
- */
-async function checkTfjsMatchesOurs(): Promise<number> {
-  await tf.setBackend('cpu');
-  let worst = 0;
-  for (const qat of [false, true]) {
-    const config = presetConfig('vit-mnist');
-    const gen = new Generator(1);
-    const ours = createModel(config, { generator: gen });
-    if (qat) convertToBitNet(ours);
-    const theirs = new TfViT(config, qat);
-    theirs.loadHuggingFaceWeights(new Map(ours.namedParameters().map(([name, p]) => [name, { data: p.data, shape: p.shape }])));
-    const x = randn([8, config.numChannels, config.imageSize, config.imageSize], { generator: gen });
-    const a = noGrad(() => ours.forward(x)).data;
-    const b = tf.tidy(() => theirs.forward(tf.tensor4d(x.data, [8, config.numChannels, config.imageSize, config.imageSize])).dataSync());
-    theirs.dispose();
-    let diff = 0;
-    let scale = 0;
-    for (let i = 0; i < a.length; i++) {
-      diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-      scale = Math.max(scale, Math.abs(a[i]!));
-    }
-    if (diff > 1e-4 * (1 + scale)) throw new Error(`train.bench: tfjs-vit.ts ${qat ? 'QAT' : 'float'} logits differ from ours by ${diff} (largest logit ${scale})`);
-    worst = Math.max(worst, diff);
-  }
-  return worst;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -482,12 +450,13 @@ async function main(): Promise<void> {
 
   let tfjs: ChildServer | null = null;
   if (ONLY.has('tfjs')) {
-    const diff = await checkTfjsMatchesOurs();
-    // the timed tfjs steps run in a process of their own, as PyTorch's (tfjs-server.ts)
+    // tfjs runs in a process of its own, as PyTorch (tfjs-server.ts); it checks there first that
+    // tfjs-vit.ts with our weights gives our logits
     const started = await ChildServer.start('tfjs-server.ts', process.execPath, ['--conditions=source', '--import', 'tsx', TFJS_SCRIPT], process.env, TFJS_ANSWER_PREFIX);
     if (!('server' in started)) throw new Error(`train.bench: tfjs-server.ts did not start: ${started.reason}`);
     tfjs = started.server;
     const info = started.info;
+    const diff = Number((await tfjs.call({ op: 'check' }))['diff']);
     console.log(
       `tfjs ${String(info['version'])} (own process): wasm SIMD ${String(info['wasmSimd'])}, wasm threads ${String(info['wasmThreads'])} (Node: none); ` +
         `tfjs-vit.ts with our weights gives our logits within ${diff.toExponential(1)} (vit-mnist, float and QAT)`,
