@@ -9,7 +9,7 @@ const g = new Generator(3);
 /** A layer whose prepare doubles its input, counting the calls (a stand-in for a quantizer). */
 class Doubling extends Linear implements SharedInputLayer {
   static prepared = 0;
-  constructor(readonly inputKey: string | null) {
+  constructor(override readonly inputKey: string | null) {
     super(4, 3, { generator: g });
   }
   override forward(x: Tensor): Tensor {
