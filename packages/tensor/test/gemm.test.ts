@@ -253,7 +253,7 @@ describe('worker pool', () => {
       f32[a / 4] = 3;
       f32.fill(2, b / 4, b / 4 + 8);
       for (let u = 0; u < 40; u++) {
-        const fields = { a, aLd: 4, aKContiguous: 1, b, c: c + u * 128, ldc: 32, mPanels: 1, nPanels: 1, k: 1, loadC: 0 };
+        const fields = { a, aLd: 4, aKContiguous: 1, b, c: c + u * 128, ldc: 32, mPanels: 1, nPanels: 1, k: 1, loadC: 0, bias: 0 };
         for (const [name, value] of Object.entries(fields)) i32[(table + u * UNIT.bytes + UNIT[name as keyof typeof fields]) / 4] = value;
       }
       pool.run(job, (record) => gemmUnit(record, 1 << 16));
