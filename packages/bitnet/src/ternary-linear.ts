@@ -12,6 +12,7 @@ import { quantizeActivationsInt8 } from './kernels/quantize-activations.js';
 import { ternaryMatmulI2 } from './kernels/ternary-matmul.js';
 import { TernaryMatmulI2Wasm, wasmTernaryAvailable } from './kernels/ternary-wasm.js';
 import { TernaryMatmulUnrolled, UNROLLED_MIN_TOKENS } from './kernels/ternary-unrolled.js';
+import { TernaryMatmulDot } from './kernels/ternary-dot.js';
 
 export class TernaryLinear extends Module {
   readonly inFeatures: number;
@@ -26,6 +27,12 @@ export class TernaryLinear extends Module {
   norm: (Module & { forward(x: Tensor): Tensor }) | null;
   private kernel: TernaryMatmulI2Wasm | null | undefined;
   private unrolled: TernaryMatmulUnrolled | null | undefined;
+  private dot: TernaryMatmulDot | null | undefined;
+  /** Calls with at least this many tokens use the int8 dot-product kernel (kernels/ternary-dot.ts)
+   *  where the engine has relaxed SIMD's dot product (Node 22+; Node 20 with enableRelaxedSimd(),
+   *  which the CLI and `pnpm bench` call): 1.2-4.5x the float GEMM per layer where the table
+   *  kernel gave 0.6-2.9x. Infinity: never (the kernels below decide). Same floats either way. */
+  static dotMinTokens = 1;
   /** Calls with at least this many tokens use the unrolled add/sub kernel (kernels/ternary-unrolled.ts)
    *  where the layer is small enough for it; fewer tokens use the packed table kernel. Both give the
    *  same floats. Infinity: never unrolled; 0: always where possible. */
@@ -95,9 +102,14 @@ export class TernaryLinear extends Module {
       const tokens = xn.size / this.inFeatures;
       const out = allocFloats(tokens * this.outFeatures); // from the storage pool: the next kernels read it in place
       const bias = this.bias ? this.bias.data : null;
-      const kernel = (tokens >= TernaryLinear.unrolledMinTokens ? this.unrolledKernel() : null) ?? this.wasmKernel();
+      // many tokens and a small layer: the unrolled kernel (on worker threads); else the dot
+      // kernel where relaxed SIMD has it (one thread), else the table kernel
+      const kernel =
+        (tokens >= TernaryLinear.unrolledMinTokens ? this.unrolledKernel() : null) ??
+        (tokens >= TernaryLinear.dotMinTokens ? this.dotKernel() : null) ??
+        this.wasmKernel();
       if (kernel) {
-        kernel.linear(xn.data, tokens, this.weightScale, bias, out); // quantizes x to int8 inside WebAssembly, either kernel
+        kernel.linear(xn.data, tokens, this.weightScale, bias, out); // quantizes x to int8 inside WebAssembly, any of the three
       } else {
         const codes = new Int8Array(xn.size);
         const actScale = new Float32Array(tokens);
@@ -110,13 +122,15 @@ export class TernaryLinear extends Module {
 
   /**
    * Which kernel a forward over `tokens` rows runs, and the bytes it reads in place of float
-   * weights (once; the kernels re-read them from the caches): the unrolled kernel's code, or the
-   * table kernel's 2-bit weights (rows and inputs padded to 16) and the scales. Compiles the
-   * unrolled kernel if it is the one.
+   * weights (once; the kernels re-read them from the caches): the dot kernel's (w + 1) bytes, the
+   * unrolled kernel's code, or the table kernel's 2-bit weights (rows and inputs padded to 16),
+   * and the scales. Builds the kernel if it is the one.
    */
-  kernelFor(tokens: number): { kernel: 'unrolled' | 'table'; bytes: number } {
+  kernelFor(tokens: number): { kernel: 'dot' | 'unrolled' | 'table'; bytes: number } {
     const unrolled = tokens >= TernaryLinear.unrolledMinTokens && this.activationBits !== null ? this.unrolledKernel() : null;
     if (unrolled) return { kernel: 'unrolled', bytes: unrolled.codeBytes };
+    const dot = tokens >= TernaryLinear.dotMinTokens && this.activationBits !== null ? this.dotKernel() : null;
+    if (dot) return { kernel: 'dot', bytes: dot.weightBytes + this.weightScale.length * 4 };
     const padded = Math.ceil(this.outFeatures / 16) * 16 * (Math.ceil(this.inFeatures / 16) * 4);
     return { kernel: 'table', bytes: padded + this.weightScale.length * 4 };
   }
@@ -128,6 +142,12 @@ export class TernaryLinear extends Module {
       this.unrolled = TernaryMatmulUnrolled.fromPacked(this.packed, this.outFeatures, this.inFeatures, { perTensorScale: this.weightScale.length === 1 });
     }
     return this.unrolled;
+  }
+
+  /** The int8 dot-product kernel, its weights packed on first use; null without relaxed SIMD. */
+  private dotKernel(): TernaryMatmulDot | null {
+    if (this.dot === undefined) this.dot = TernaryMatmulDot.fromPacked(this.packed, this.outFeatures, this.inFeatures);
+    return this.dot;
   }
 
   /** The SIMD kernel, built on first use; null where WebAssembly SIMD is missing. */

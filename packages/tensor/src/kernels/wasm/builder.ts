@@ -83,8 +83,10 @@ const SIMD = {
   'f64x2.add': 0xf0, 'f64x2.sub': 0xf1, 'f64x2.mul': 0xf2,
   'i32x4.trunc_sat_f32x4_s': 0xf8, 'f32x4.convert_i32x4_s': 0xfa,
   // relaxed SIMD (Node 22+, Chrome 114+): relaxed_swizzle may do anything for indices >= 16 (one
-  // instruction less on x86), relaxed_madd(a, b, c) = a*b + c, fused where the CPU has FMA
-  'i8x16.relaxed_swizzle': 0x100, 'f32x4.relaxed_madd': 0x105,
+  // instruction less on x86), relaxed_madd(a, b, c) = a*b + c, fused where the CPU has FMA;
+  // relaxed_dot_i8x16_i7x16_s(a, b): lane j of the i16x8 is a[2j]*b[2j] + a[2j+1]*b[2j+1], a signed
+  // bytes, b bytes in 0..127 (x86: one pmaddubsw)
+  'i8x16.relaxed_swizzle': 0x100, 'f32x4.relaxed_madd': 0x105, 'i16x8.relaxed_dot_i8x16_i7x16_s': 0x112,
 } as const;
 export type SimdOp = keyof typeof SIMD;
 
@@ -214,6 +216,8 @@ export class FunctionBody {
   v128Store(offset = 0): this { return this.simd(0x0b, ...this.memarg(4, offset)); }
   /** Loads one byte into all sixteen lanes. */
   v128Load8Splat(offset = 0): this { return this.simd(0x07, ...this.memarg(0, offset)); }
+  /** Loads two bytes (an i16) into all eight i16 lanes. */
+  v128Load16Splat(offset = 0): this { return this.simd(0x08, ...this.memarg(1, offset)); }
   /** Loads one f32 (or i32) into all four lanes. */
   v128Load32Splat(offset = 0): this { return this.simd(0x09, ...this.memarg(2, offset)); }
   /** memory.copy(dst, src, bytes) from the bulk-memory proposal: memmove, overlap allowed. */
@@ -221,6 +225,7 @@ export class FunctionBody {
 
   // lanes
   f32x4ExtractLane(lane: number): this { return this.simd(0x1f, lane); }
+  i32x4ExtractLane(lane: number): this { return this.simd(0x1b, lane); }
   f64x2ExtractLane(lane: number): this { return this.simd(0x21, lane); }
   /** Picks 4 whole f32 lanes out of two vectors: 0-3 from the first, 4-7 from the second. */
   shuffleLanes(lanes: readonly [number, number, number, number]): this {

@@ -1,0 +1,357 @@
+// The ternary matmul as an int8 dot product: relaxed SIMD's i16x8.relaxed_dot_i8x16_i7x16_s.
+//
+// That instruction (x86: one pmaddubsw) multiplies 16 signed bytes by 16 bytes in 0..127 and
+// adds neighbouring products into 8 int16 lanes: 16 multiply-adds, where an f32x4 fused
+// multiply-add does 4. Ternary weights are -1, 0, +1, which the i7 operand cannot hold (-1 is
+// 255 as a byte), so the kernel multiplies by w + 1 (0, 1 or 2) and takes the token's sum back off:
+//   sum_k x[k] w[k] = sum_k x[k] (w[k] + 1) - sum_k x[k].
+// The codes x are the same per-token int8 activations as the other kernels' (BITNET.md section 1),
+// so the integer sums are exact and the floats come out as the table kernel's, bit for bit.
+//
+// Layout. A token's codes are a row of kPad bytes (inputs padded to 16 with zeros). The weights
+// are packed once per layer into strips of 16 outputs: for each pair of inputs (k, k+1), 32 bytes
+// = two vectors, each [w_o(k)+1, w_o(k+1)+1] for 8 outputs o. The micro-kernel takes 4 tokens
+// and one strip: per pair it loads the strip's two vectors, splats each token's two codes over
+// the 8 lanes (v128.load16_splat), and does 8 dots and 8 int16 adds into 8 accumulators, lane j
+// of accumulator (token r, half h) holding output 8h + j. |dot lane| <= 2 * 128 * 2 = 512, so 63
+// pairs fit int16 (32256); longer rows are summed in chunks of 63 pairs, each widened into the
+// int32 tile in memory.
+//
+// Steps of a call (one module for every layer, in the tensor heap of @bitvit/tensor, so inputs and
+// outputs that live there are read and written in place):
+//   quantize(tokens, x, kPad, x8, act, rowsum)  per token: s = 127 / max(absmax, 1e-5) into act (the
+//     same f32 steps as quantizeActivationsInt8), codes round(x * s) (half to even) into x8, and
+//     their sum into rowsum
+//   dot(tiles, x8, kPad, wp, strips, nPad, acc)  acc[t, o] = sum_k x8[t, k] (w[o, k] + 1), int32
+//   rescale(tokens, n, nPad, acc, rowsum, act, scale, perTensor, bias, out)
+//     out[t, o] = float(acc[t, o] - rowsum[t]) * (scale[o] / act[t]) + bias[o]
+// Measured (one thread, 4160 tokens, 192 -> 768, before the rescale): 68 GMAC/s against the float
+// GEMM's 21 on the same core at the same time.
+
+import { HEAP_MAX_PAGES, Heap, theHeap, wasm } from '@bitvit/tensor';
+import { checkTernaryMatmulArgs, scratchScales } from './check-args.js';
+import { packedRowBytes, unpackI2 } from '../packing.js';
+
+/** Tokens per micro-kernel tile. */
+const TILE = 4;
+/** Outputs per strip: two i16x8 accumulators. */
+const STRIP = 16;
+/** Input pairs summed in int16 before widening: 63 * 512 = 32256 <= 32767. */
+const PAIRS_PER_CHUNK = 63;
+/** Tokens per pass through the module, bounding the scratch (1024 x 768 int32 sums: 3 MiB). */
+const TOKENS_PER_JOB = 1024;
+
+let relaxedDot: boolean | undefined;
+/** Whether i16x8.relaxed_dot_i8x16_i7x16_s validates (relaxed SIMD: Node 22+, Chrome 114+; Node 20
+ *  with --experimental-wasm-relaxed-simd, which @bitvit/tensor's enableRelaxedSimd() sets). */
+export function engineHasRelaxedDot(): boolean {
+  if (relaxedDot === undefined) {
+    const probe = new wasm.ModuleBuilder().importMemory(1);
+    const f = probe.addFunction('probe', []);
+    f.i32(0).op('i8x16.splat').i32(0).op('i8x16.splat').op('i16x8.relaxed_dot_i8x16_i7x16_s').op('drop');
+    try {
+      relaxedDot = typeof WebAssembly === 'object' && WebAssembly.validate(probe.build());
+    } catch {
+      relaxedDot = false;
+    }
+  }
+  return relaxedDot;
+}
+
+interface DotExports {
+  quantize(tokens: number, x: number, kPad: number, x8: number, act: number, rowsum: number): void;
+  dot(tiles: number, x8: number, kPad: number, wp: number, strips: number, nPad: number, acc: number): void;
+  rescale(tokens: number, n: number, nPad: number, acc: number, rowsum: number, act: number, scale: number, perTensor: number, bias: number, out: number): void;
+}
+
+let kernels: DotExports | undefined;
+/** The module's instance over the tensor heap, made on first use. */
+function dotKernels(heap: Heap): DotExports {
+  if (!kernels) {
+    const module = new WebAssembly.Module(buildDotModule(heap.shared));
+    kernels = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports as unknown as DotExports;
+  }
+  return kernels;
+}
+
+/** The scratch block the dot kernels share in the heap (calls run one at a time). */
+let scratch = { at: 0, bytes: 0 };
+function scratchBlock(heap: Heap, bytes: number): number {
+  if (bytes > scratch.bytes) {
+    if (scratch.bytes > 0) heap.free(scratch.at, scratch.bytes);
+    const size = Heap.blockBytes(bytes);
+    scratch = { at: heap.alloc(size), bytes: size };
+  }
+  return scratch.at;
+}
+
+/**
+ * One layer's weights packed for the dot kernel. Same contract as the other ternary kernels'
+ * `linear`: y[t, o] = (sum_i x[t, i] W[o, i]) * (weightScale[o or 0] / actScale[t]) + bias[o].
+ *
+ *   const k = TernaryMatmulDot.fromPacked(packI2(codes, out, in), out, in); // null without relaxed SIMD
+ *   k.linear(xFloat, tokens, weightScale, bias, y);
+ */
+export class TernaryMatmulDot {
+  /** Bytes of the packed (w + 1) strips: what a call reads in place of the float weights. */
+  readonly weightBytes: number;
+  private readonly heap: Heap;
+  private readonly wp: number;
+  private readonly kPad: number;
+  private readonly nPad: number;
+  private readonly packedRowBytes: number;
+
+  private constructor(codes: Int8Array, readonly outFeatures: number, readonly inFeatures: number) {
+    this.heap = theHeap();
+    this.packedRowBytes = packedRowBytes('i2', inFeatures);
+    this.kPad = Math.ceil(inFeatures / 16) * 16;
+    this.nPad = Math.ceil(outFeatures / STRIP) * STRIP;
+    const pairs = this.kPad / 2;
+    this.weightBytes = (this.nPad / STRIP) * pairs * 32;
+    // the layer's block of the heap, kept for the process' life (as the compiled unrolled kernels)
+    this.wp = this.heap.alloc(this.weightBytes);
+    const u8 = new Uint8Array(this.heap.memory.buffer, this.wp, this.weightBytes);
+    u8.fill(1); // w + 1 for the padding outputs and inputs: 0 weights
+    for (let o = 0; o < outFeatures; o++) {
+      const strip = Math.floor(o / STRIP), half = Math.floor((o % STRIP) / 8), lane = o % 8;
+      for (let k = 0; k < inFeatures; k++) {
+        const pair = k >> 1;
+        u8[(strip * pairs + pair) * 32 + half * 16 + 2 * lane + (k & 1)] = codes[o * inFeatures + k]! + 1;
+      }
+    }
+  }
+
+  /** The kernel for i2-packed weights, or null where the engine has no relaxed dot product. */
+  static fromPacked(packed: Uint8Array, outFeatures: number, inFeatures: number): TernaryMatmulDot | null {
+    const expect = outFeatures * packedRowBytes('i2', inFeatures);
+    if (packed.length !== expect) {
+      throw new Error(`TernaryMatmulDot: packed has length ${packed.length}, expected ${expect} (outFeatures ${outFeatures} x inFeatures ${inFeatures})`);
+    }
+    if (!engineHasRelaxedDot()) return null;
+    return new TernaryMatmulDot(unpackI2(packed, outFeatures, inFeatures), outFeatures, inFeatures);
+  }
+
+  /** Quantizes x per token (as quantizeActivationsInt8) and multiplies; `actScaleOut`, if given,
+   *  receives s per token. */
+  linear(x: Float32Array, tokens: number, weightScale: Float32Array, bias: Float32Array | null, out: Float32Array, actScaleOut?: Float32Array): void {
+    const scales = actScaleOut ?? scratchScales(tokens);
+    checkTernaryMatmulArgs('TernaryMatmulDot.linear', {
+      x, tokens, inFeatures: this.inFeatures, packedLength: this.outFeatures * this.packedRowBytes, outFeatures: this.outFeatures,
+      weightScale, actScale: scales, bias, out,
+    }, this.packedRowBytes);
+    const { inFeatures, outFeatures, kPad, nPad, heap } = this;
+    const k = dotKernels(heap);
+    // x is read in place when its rows need no padding, out written in place when in the heap
+    const xAt = kPad === inFeatures ? heap.address(x) : -1;
+    const outAt = heap.address(out);
+    for (let t0 = 0; t0 < tokens; t0 += TOKENS_PER_JOB) {
+      const n = Math.min(TOKENS_PER_JOB, tokens - t0);
+      const padded = Math.ceil(n / TILE) * TILE;
+      // scratch: xf (float rows of kPad, if copied) | x8 | act | rowsum | scale | bias | acc | out
+      const xfBytes = xAt >= 0 ? 0 : 4 * n * kPad;
+      const x8Off = xfBytes;
+      const actOff = x8Off + Math.ceil((padded * kPad) / 16) * 16;
+      const rowsumOff = actOff + 4 * padded;
+      const scaleOff = rowsumOff + 4 * padded;
+      const biasOff = scaleOff + 4 * nPad;
+      const accOff = biasOff + 4 * nPad;
+      const outOff = accOff + 4 * padded * nPad;
+      const end = outOff + (outAt >= 0 ? 0 : 4 * n * outFeatures);
+      const base = scratchBlock(heap, end);
+      const f32 = heap.f32;
+      const xf = xAt >= 0 ? xAt + 4 * t0 * inFeatures : base;
+      if (xAt < 0) {
+        for (let t = 0; t < n; t++) {
+          f32.set(x.subarray((t0 + t) * inFeatures, (t0 + t + 1) * inFeatures), xf / 4 + t * kPad);
+          f32.fill(0, xf / 4 + t * kPad + inFeatures, xf / 4 + (t + 1) * kPad);
+        }
+      }
+      const x8 = base + x8Off, act = base + actOff, rowsum = base + rowsumOff;
+      // the tile's spare tokens: zero codes (their sums are computed and never read)
+      new Uint8Array(heap.memory.buffer, x8 + n * kPad, (padded - n) * kPad).fill(0);
+      k.quantize(n, xf, kPad, x8, act, rowsum);
+      for (let t = 0; t < n; t++) {
+        const s = f32[act / 4 + t]!;
+        // s is 0 for an infinite input and NaN for a NaN; a finite row always gives 0 < s < inf
+        if (!(s > 0 && s < Infinity)) throw new Error(`TernaryMatmulDot.linear: token ${t0 + t} holds a non-finite value`);
+      }
+      scales.set(f32.subarray(act / 4, act / 4 + n), t0);
+      const scale = base + scaleOff, biasAt = base + biasOff;
+      f32.set(weightScale, scale / 4);
+      if (bias) f32.set(bias, biasAt / 4);
+      else f32.fill(0, biasAt / 4, biasAt / 4 + outFeatures);
+      const acc = base + accOff;
+      k.dot(padded / TILE, x8, kPad, this.wp, nPad / STRIP, nPad, acc);
+      const outPtr = outAt >= 0 ? outAt + 4 * t0 * outFeatures : base + outOff;
+      k.rescale(n, outFeatures, nPad, acc, rowsum, act, scale, weightScale.length === 1 ? 1 : 0, biasAt, outPtr);
+      if (outAt < 0) out.set(f32.subarray(outPtr / 4, outPtr / 4 + n * outFeatures), t0 * outFeatures);
+    }
+  }
+}
+
+/** Emits quantize(), dot() and rescale() (the module imports the tensor heap's memory). */
+export function buildDotModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
+  const m = new wasm.ModuleBuilder().importMemory(1, sharedMemory ? HEAP_MAX_PAGES : undefined, sharedMemory);
+  emitQuantize(m);
+  emitDot(m);
+  emitRescale(m);
+  return m.build();
+}
+
+/** `for (index = 0; index < limit; index += step) body()` */
+function loop(f: wasm.FunctionBody, index: number, limit: number, step: number, body: () => void): void {
+  f.i32(0).set(index).block().loop();
+  f.get(index).get(limit).op('i32.ge_u').brIf(1);
+  body();
+  f.inc(index, step).br(0).end().end();
+}
+
+/** quantize(tokens, x, kPad, x8, act, rowsum): rows of kPad floats (a multiple of 16) to int8 codes. */
+function emitQuantize(m: wasm.ModuleBuilder): void {
+  const f = m.addFunction('quantize', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
+  const [tokens, x, kPad, x8, act, rowsum] = [0, 1, 2, 3, 4, 5];
+  const t = f.local('i32'), i = f.local('i32'), row = f.local('i32'), codes = f.local('i32');
+  const mx = f.local('v128'), s = f.local('v128'), sum = f.local('v128'), absmax = f.local('f32');
+  const q = Array.from({ length: 4 }, () => f.local('v128'));
+  loop(f, t, tokens, 1, () => {
+    f.get(x).get(t).get(kPad).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(row);
+    f.get(x8).get(t).get(kPad).op('i32.mul').op('i32.add').set(codes);
+    // s = 127 / max(max |x|, 1e-5) (f32 max propagates NaN), as the other kernels
+    f.f32x4(0).set(mx);
+    loop(f, i, kPad, 4, () => {
+      f.get(mx).get(row).get(i).i32(2).op('i32.shl').op('i32.add').v128Load().op('f32x4.abs').op('f32x4.max').set(mx);
+    });
+    f.get(mx).f32x4ExtractLane(0).get(mx).f32x4ExtractLane(1).op('f32.max');
+    f.get(mx).f32x4ExtractLane(2).get(mx).f32x4ExtractLane(3).op('f32.max').op('f32.max').set(absmax);
+    f.get(act).get(t).i32(2).op('i32.shl').op('i32.add');
+    f.f32(127).get(absmax).f32(1e-5).op('f32.max').op('f32.div').f32Store();
+    f.get(act).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().set(s);
+    // 16 codes at a time: round(x * s) half to even, narrowed to int8; their sum for the correction
+    f.f32x4(0).set(sum);
+    loop(f, i, kPad, 16, () => {
+      for (let j = 0; j < 4; j++) {
+        f.get(row).get(i).i32(2).op('i32.shl').op('i32.add').v128Load(16 * j);
+        f.get(s).op('f32x4.mul').op('f32x4.nearest').op('i32x4.trunc_sat_f32x4_s').set(q[j]!);
+        f.get(sum).get(q[j]!).op('i32x4.add').set(sum);
+      }
+      f.get(codes).get(i).op('i32.add');
+      f.get(q[0]!).get(q[1]!).op('i16x8.narrow_i32x4_s').get(q[2]!).get(q[3]!).op('i16x8.narrow_i32x4_s').op('i8x16.narrow_i16x8_s');
+      f.v128Store();
+    });
+    f.get(rowsum).get(t).i32(2).op('i32.shl').op('i32.add');
+    f.get(sum).i32x4ExtractLane(0).get(sum).i32x4ExtractLane(1).op('i32.add');
+    f.get(sum).i32x4ExtractLane(2).op('i32.add').get(sum).i32x4ExtractLane(3).op('i32.add');
+    f.i32Store();
+  });
+}
+
+/** dot(tiles, x8, kPad, wp, strips, nPad, acc): int32 sums of 4-token tiles by 16-output strips. */
+function emitDot(m: wasm.ModuleBuilder): void {
+  const f = m.addFunction('dot', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
+  const [tiles, x8, kPad, wp, strips, nPad, accOut] = [0, 1, 2, 3, 4, 5, 6];
+  const tile = f.local('i32'), strip = f.local('i32'), px = f.local('i32'), pw = f.local('i32'), po = f.local('i32');
+  const left = f.local('i32'), chunk = f.local('i32'), pairs = f.local('i32'), rowBytes = f.local('i32');
+  const acc = Array.from({ length: 2 * TILE }, () => f.local('v128'));
+  const b = [f.local('v128'), f.local('v128')];
+  const a = f.local('v128');
+  f.get(kPad).i32(1).op('i32.shr_u').set(pairs);
+  f.get(nPad).i32(2).op('i32.shl').set(rowBytes);
+  loop(f, tile, tiles, 1, () => {
+    loop(f, strip, strips, 1, () => {
+      // the tile's int32 sums start at 0: acc + (tile * 4 rows) * rowBytes + strip * 64
+      f.get(accOut).get(tile).i32(TILE).op('i32.mul').get(rowBytes).op('i32.mul').op('i32.add');
+      f.get(strip).i32(4 * STRIP).op('i32.mul').op('i32.add').set(po);
+      for (let r = 0; r < TILE; r++) {
+        for (let v = 0; v < 4; v++) f.get(po).i32x4(0).v128Store(16 * v);
+        if (r < TILE - 1) f.get(po).get(rowBytes).op('i32.add').set(po);
+      }
+      f.get(po).get(rowBytes).i32(TILE - 1).op('i32.mul').op('i32.sub').set(po);
+      f.get(wp).get(strip).get(pairs).op('i32.mul').i32(32).op('i32.mul').op('i32.add').set(pw);
+      f.get(x8).get(tile).i32(TILE).op('i32.mul').get(kPad).op('i32.mul').op('i32.add').set(px);
+      f.get(pairs).set(left);
+      f.block().loop(); // chunks of up to 63 pairs
+      {
+        f.get(left).i32(0).op('i32.le_s').brIf(1);
+        f.i32(PAIRS_PER_CHUNK).get(left).get(left).i32(PAIRS_PER_CHUNK).op('i32.gt_s').op('select').set(chunk);
+        f.get(left).get(chunk).op('i32.sub').set(left);
+        for (const c of acc) f.i32x4(0).set(c);
+        f.loop(); // pairs of the chunk
+        {
+          f.get(pw).v128Load(0).set(b[0]!).get(pw).v128Load(16).set(b[1]!);
+          for (let r = 0; r < TILE; r++) {
+            // token r's two codes in every i16 lane (row r lies r * kPad bytes on)
+            if (r === 0) f.get(px);
+            else f.get(px).get(kPad).i32(r).op('i32.mul').op('i32.add');
+            f.v128Load16Splat().set(a);
+            for (let h = 0; h < 2; h++) {
+              const c = acc[2 * r + h]!;
+              f.get(c).get(a).get(b[h]!).op('i16x8.relaxed_dot_i8x16_i7x16_s').op('i16x8.add').set(c);
+            }
+          }
+          f.get(px).i32(2).op('i32.add').set(px).get(pw).i32(32).op('i32.add').set(pw);
+          f.get(chunk).i32(1).op('i32.sub').tee(chunk).brIf(0);
+        }
+        f.end();
+        // widen the chunk into the tile's int32 sums
+        for (let r = 0; r < TILE; r++) {
+          for (let h = 0; h < 2; h++) {
+            const c = acc[2 * r + h]!;
+            f.get(po).get(po).v128Load(32 * h).get(c).op('i32x4.extend_low_i16x8_s').op('i32x4.add').v128Store(32 * h);
+            f.get(po).get(po).v128Load(32 * h + 16).get(c).op('i32x4.extend_high_i16x8_s').op('i32x4.add').v128Store(32 * h + 16);
+          }
+          if (r < TILE - 1) f.get(po).get(rowBytes).op('i32.add').set(po);
+        }
+        f.get(po).get(rowBytes).i32(TILE - 1).op('i32.mul').op('i32.sub').set(po);
+        f.br(0);
+      }
+      f.end().end();
+    });
+  });
+}
+
+/**
+ * rescale(tokens, n, nPad, acc, rowsum, act, scale, perTensor, bias, out): out[t, o] =
+ * float(acc[t, o] - rowsum[t]) * (scale[o or 0] / act[t]) + bias[o], the table kernel's f32 steps
+ * (a division, a multiply and an add, none fused), four outputs at a time and the last n % 4 alone.
+ */
+function emitRescale(m: wasm.ModuleBuilder): void {
+  const f = m.addFunction('rescale', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
+  const [tokens, n, nPad, acc, rowsum, act, scale, perTensor, bias, out] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const t = f.local('i32'), o = f.local('i32'), vecEnd = f.local('i32'), pa = f.local('i32'), po = f.local('i32');
+  const rs = f.local('v128'), sv = f.local('v128'), d = f.local('v128'), dv = f.local('v128');
+  f.get(n).i32(-4).op('i32.and').set(vecEnd);
+  loop(f, t, tokens, 1, () => {
+    f.get(acc).get(t).get(nPad).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(pa);
+    f.get(out).get(t).get(n).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(po);
+    f.get(rowsum).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().set(rs);
+    f.get(act).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().set(sv);
+    // one weight scale: scale / s once per token (the same division the per-output form does)
+    f.get(scale).v128Load32Splat().get(sv).op('f32x4.div').set(d);
+    loop(f, o, vecEnd, 4, () => {
+      f.get(po).get(o).i32(2).op('i32.shl').op('i32.add');
+      f.get(pa).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().get(rs).op('i32x4.sub').op('f32x4.convert_i32x4_s');
+      f.get(perTensor).if();
+      f.get(d).set(dv);
+      f.else();
+      f.get(scale).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().get(sv).op('f32x4.div').set(dv);
+      f.end();
+      f.get(dv).op('f32x4.mul');
+      f.get(bias).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().op('f32x4.add');
+      f.v128Store();
+    });
+    f.get(vecEnd).set(o).block().loop();
+    {
+      f.get(o).get(n).op('i32.ge_u').brIf(1);
+      f.get(po).get(o).i32(2).op('i32.shl').op('i32.add');
+      f.get(pa).get(o).i32(2).op('i32.shl').op('i32.add').i32Load().get(rowsum).get(t).i32(2).op('i32.shl').op('i32.add').i32Load().op('i32.sub');
+      f.op('f32.convert_i32_s');
+      f.get(scale).get(perTensor).op('i32.eqz').get(o).op('i32.mul').i32(2).op('i32.shl').op('i32.add').f32Load();
+      f.get(act).get(t).i32(2).op('i32.shl').op('i32.add').f32Load().op('f32.div');
+      f.op('f32.mul');
+      f.get(bias).get(o).i32(2).op('i32.shl').op('i32.add').f32Load().op('f32.add');
+      f.f32Store();
+      f.inc(o, 1).br(0);
+    }
+    f.end().end();
+  });
+}

@@ -1,0 +1,130 @@
+// The int8 dot-product ternary kernel (kernels/ternary-dot.ts). It needs relaxed SIMD, so
+// vitest.config.ts runs this file in the relaxed-simd project only (Node 20 with
+// --experimental-wasm-relaxed-simd; on by default from Node 22).
+import { describe, expect, it } from 'vitest';
+import { packI2 } from '../src/packing.js';
+import { quantizeActivationsInt8 } from '../src/kernels/quantize-activations.js';
+import { ternaryMatmulI2 } from '../src/kernels/ternary-matmul.js';
+import { TernaryMatmulI2Wasm } from '../src/kernels/ternary-wasm.js';
+import { TernaryMatmulDot, engineHasRelaxedDot } from '../src/kernels/ternary-dot.js';
+import { rng, inHeap } from './helpers.js';
+
+interface Problem {
+  tokens: number; inFeatures: number; outFeatures: number;
+  x: Float32Array; packed: Uint8Array; weightScale: Float32Array; bias: Float32Array | null;
+}
+
+function problem(tokens: number, inFeatures: number, outFeatures: number, seed: number, perChannel = true, withBias = true): Problem {
+  const next = rng(seed);
+  const x = Float32Array.from({ length: tokens * inFeatures }, () => (next() - 0.5) * 6);
+  const codes = Int8Array.from({ length: outFeatures * inFeatures }, () => Math.floor(next() * 3) - 1);
+  const weightScale = Float32Array.from({ length: perChannel ? outFeatures : 1 }, () => 0.01 + next());
+  const bias = withBias ? Float32Array.from({ length: outFeatures }, () => next() - 0.5) : null;
+  return { tokens, inFeatures, outFeatures, x, packed: packI2(codes, outFeatures, inFeatures), weightScale, bias };
+}
+
+function dot(p: Problem): TernaryMatmulDot {
+  const k = TernaryMatmulDot.fromPacked(p.packed, p.outFeatures, p.inFeatures);
+  if (!k) throw new Error('no relaxed SIMD dot product here');
+  return k;
+}
+
+function tableKernel(p: Problem): { y: Float32Array; s: Float32Array } {
+  const y = new Float32Array(p.tokens * p.outFeatures), s = new Float32Array(p.tokens);
+  new TernaryMatmulI2Wasm(p.packed, p.outFeatures, p.inFeatures).linear(p.x, p.tokens, p.weightScale, p.bias, y, s);
+  return { y, s };
+}
+
+describe('TernaryMatmulDot', () => {
+  it('is available here (relaxed SIMD validates in this project)', () => {
+    expect(engineHasRelaxedDot()).toBe(true);
+  });
+
+  // odd token counts (tiles of 4), inputs not a multiple of 16 (rows copied and padded), rows past
+  // one int16 chunk of 126 inputs (widened to int32), outputs not a multiple of 16 or of 4, one output
+  const shapes: [number, number, number][] = [
+    [1, 1, 1], [1, 16, 3], [7, 5, 9], [5, 64, 64], [17, 64, 10], [13, 7, 5], [65, 192, 192], [40, 300, 17], [9, 768, 33], [1030, 32, 6],
+  ];
+  for (const [tokens, inFeatures, outFeatures] of shapes) {
+    it(`gives the table kernel's floats and scales bit for bit: ${tokens} tokens, ${inFeatures} -> ${outFeatures}`, () => {
+      for (const [perChannel, withBias] of [[true, true], [false, false], [false, true]] as const) {
+        const p = problem(tokens, inFeatures, outFeatures, tokens * 1000 + inFeatures + outFeatures, perChannel, withBias);
+        const want = tableKernel(p);
+        const y = new Float32Array(tokens * outFeatures), s = new Float32Array(tokens);
+        dot(p).linear(p.x, tokens, p.weightScale, p.bias, y, s);
+        expect(s).toEqual(want.s);
+        expect(y).toEqual(want.y);
+      }
+    });
+  }
+
+  it('agrees with the TypeScript kernel on the integer sums (up to the rescale rounding)', () => {
+    const p = problem(33, 100, 20, 7);
+    const codes = new Int8Array(p.tokens * p.inFeatures), s = new Float32Array(p.tokens);
+    quantizeActivationsInt8(p.x, p.tokens, p.inFeatures, codes, s);
+    const want = new Float32Array(p.tokens * p.outFeatures);
+    ternaryMatmulI2(codes, p.tokens, p.inFeatures, p.packed, p.outFeatures, p.weightScale, s, p.bias, want);
+    const y = new Float32Array(p.tokens * p.outFeatures);
+    dot(p).linear(p.x, p.tokens, p.weightScale, p.bias, y);
+    const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-30);
+    for (let i = 0; i < want.length; i++) expect(Math.abs(y[i]! - want[i]!)).toBeLessThanOrEqual(2e-7 * scale);
+  });
+
+  it('sums exactly at the int8 extremes, across int16 chunks', () => {
+    // x = 1 everywhere gives codes 127; x = -1 with one +1 gives codes -127 (and -128 never: the
+    // quantizer clips at -128 but 127 / absmax * -absmax rounds to -127); all +1 or all -1 weights:
+    // 600 * 127 = 76,200 needs the int32 widening of the 63-pair chunks
+    for (const inFeatures of [126, 127, 128, 600]) {
+      for (const sign of [1, -1]) {
+        const tokens = 6, outFeatures = 18;
+        const codes = new Int8Array(outFeatures * inFeatures).fill(sign);
+        const k = TernaryMatmulDot.fromPacked(packI2(codes, outFeatures, inFeatures), outFeatures, inFeatures)!;
+        const y = new Float32Array(tokens * outFeatures);
+        k.linear(new Float32Array(tokens * inFeatures).fill(1), tokens, new Float32Array([1]), null, y);
+        const want = Math.fround(sign * 127 * inFeatures * Math.fround(1 / 127));
+        expect(Array.from(y)).toEqual(new Array<number>(tokens * outFeatures).fill(want));
+      }
+    }
+  });
+
+  it('reads and writes tensors in the heap in place, with the same result', () => {
+    const p = problem(70, 64, 24, 11);
+    const want = tableKernel(p);
+    const x = inHeap(p.x), y = inHeap(new Float32Array(70 * 24));
+    dot(p).linear(x, 70, p.weightScale, p.bias, y);
+    expect(y).toEqual(want.y);
+  });
+
+  it('refuses non-finite inputs and wrong lengths, naming them', () => {
+    const p = problem(10, 16, 4, 2);
+    const k = dot(p);
+    const x = p.x.slice();
+    x[3 * 16 + 2] = NaN;
+    expect(() => k.linear(x, 10, p.weightScale, p.bias, new Float32Array(40))).toThrow(/token 3 holds a non-finite value/);
+    x[3 * 16 + 2] = -Infinity;
+    expect(() => k.linear(x, 10, p.weightScale, p.bias, new Float32Array(40))).toThrow(/token 3 holds a non-finite value/);
+    expect(() => k.linear(p.x, 10, p.weightScale, p.bias, new Float32Array(39))).toThrow(/out has length 39, expected 40/);
+    expect(() => TernaryMatmulDot.fromPacked(p.packed.subarray(1), 4, 16)).toThrow(/packed has length 15, expected 16/);
+  });
+});
+
+describe('TernaryLinear on the dot kernel', () => {
+  it('runs it by default here and gives the floats of the table kernel', async () => {
+    const { TernaryLinear } = await import('../src/ternary-linear.js');
+    const { Tensor } = await import('@bitvit/tensor');
+    const p = problem(70, 48, 20, 3, false, true);
+    const layer = new TernaryLinear({ inFeatures: 48, outFeatures: 20, packed: p.packed, weightScale: p.weightScale, bias: p.bias, activationBits: 8 });
+    expect(layer.kernelFor(70).kernel).toBe('dot');
+    expect(layer.kernelFor(70).bytes).toBe(2 * 24 * 32 + 4); // 2 strips of 16 outputs, 24 input pairs, 32 bytes each; the scale
+    const x = new Tensor(p.x, [70, 48]);
+    const y = layer.forward(x).data.slice();
+    const before = TernaryLinear.dotMinTokens;
+    TernaryLinear.dotMinTokens = Infinity;
+    try {
+      expect(layer.kernelFor(70).kernel).toBe('table');
+      expect(Array.from(layer.forward(x).data)).toEqual(Array.from(y));
+    } finally {
+      TernaryLinear.dotMinTokens = before;
+    }
+  });
+});
