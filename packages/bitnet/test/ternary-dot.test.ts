@@ -6,7 +6,8 @@ import { packI2 } from '../src/packing.js';
 import { quantizeActivationsInt8 } from '../src/kernels/quantize-activations.js';
 import { ternaryMatmulI2 } from '../src/kernels/ternary-matmul.js';
 import { TernaryMatmulI2Wasm } from '../src/kernels/ternary-wasm.js';
-import { TernaryMatmulDot, engineHasRelaxedDot } from '../src/kernels/ternary-dot.js';
+import { TernaryMatmulDot, dotWorkerUnits, engineHasRelaxedDot } from '../src/kernels/ternary-dot.js';
+import { setTernaryThreads, ternaryThreads } from '../src/kernels/ternary-runtime.js';
 import { rng, inHeap } from './helpers.js';
 
 interface Problem {
@@ -84,6 +85,27 @@ describe('TernaryMatmulDot', () => {
         const want = Math.fround(sign * 127 * inFeatures * Math.fround(1 / 127));
         expect(Array.from(y)).toEqual(new Array<number>(tokens * outFeatures).fill(want));
       }
+    }
+  });
+
+  it('shares a big call with worker threads and gives the same floats', async () => {
+    const before = ternaryThreads();
+    setTernaryThreads(2);
+    try {
+      const p = problem(600, 192, 96, 21, false, true); // 11 M multiply-adds: past the parallel threshold
+      const want = tableKernel(p);
+      const k = dot(p);
+      const y = new Float32Array(600 * 96);
+      const started = dotWorkerUnits();
+      // the workers start with the first parallel call and join when up: call until one took a unit
+      for (let i = 0; i < 200 && dotWorkerUnits() === started; i++) {
+        k.linear(p.x, 600, p.weightScale, p.bias, y);
+        expect(y).toEqual(want.y);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(dotWorkerUnits()).toBeGreaterThan(started);
+    } finally {
+      setTernaryThreads(before);
     }
   });
 

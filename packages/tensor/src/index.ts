@@ -31,6 +31,8 @@ export * as wasm from './kernels/wasm/builder.js';
 export { Heap, theHeap, HEAP_MAX_PAGES } from './kernels/wasm/heap.js';
 // the worker pools' claim protocol (caller side), for other packages' pools
 export { runClaimed, nextTag, MAX_CLAIM_UNITS, type ClaimSlots } from './kernels/wasm/claim.js';
+// a synchronous worker pool for any module over the heap (other packages' kernels, as bitnet's dot kernel)
+export { KernelPool, CONTROL_BYTES as KERNEL_POOL_CONTROL_BYTES } from './kernels/wasm/pool.js';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
 export { formatTensor } from './print.js';
 

@@ -18,7 +18,9 @@
 // int32 tile in memory.
 //
 // Steps of a call (one module for every layer, in the tensor heap of @bitvit/tensor, so inputs and
-// outputs that live there are read and written in place):
+// outputs that live there are read and written in place). A call is cut into units of whole
+// 4-token tiles, each running the three steps on its own tokens (unit()); big calls share their
+// units with worker threads (@bitvit/tensor's KernelPool over this module, ternaryThreads()):
 //   quantize(tokens, x, kPad, x8, act, rowsum)  per token: s = 127 / max(absmax, 1e-5) into act (the
 //     same f32 steps as quantizeActivationsInt8), codes round(x * s) (half to even) into x8, and
 //     their sum into rowsum
@@ -26,10 +28,12 @@
 //   rescale(tokens, n, nPad, acc, rowsum, act, scale, perTensor, bias, out)
 //     out[t, o] = float(acc[t, o] - rowsum[t]) * (scale[o] / act[t]) + bias[o]
 // Measured (one thread, 4160 tokens, 192 -> 768, before the rescale): 68 GMAC/s against the float
-// GEMM's 21 on the same core at the same time.
+// GEMM's 21 on the same core at the same time. In TernaryLinear (packages/bitnet/bench/model):
+// 1.5-2.3x the float GEMM (two threads) at vit-tiny-32's 65 tokens, 1.4-2.2x at 4160.
 
-import { HEAP_MAX_PAGES, Heap, theHeap, wasm } from '@bitvit/tensor';
+import { HEAP_MAX_PAGES, Heap, KERNEL_POOL_CONTROL_BYTES, KernelPool, theHeap, wasm } from '@bitvit/tensor';
 import { checkTernaryMatmulArgs, scratchScales } from './check-args.js';
+import { ternaryThreads } from './ternary-runtime.js';
 import { packedRowBytes, unpackI2 } from '../packing.js';
 
 /** Tokens per micro-kernel tile. */
@@ -40,6 +44,11 @@ const STRIP = 16;
 const PAIRS_PER_CHUNK = 63;
 /** Tokens per pass through the module, bounding the scratch (1024 x 768 int32 sums: 3 MiB). */
 const TOKENS_PER_JOB = 1024;
+/** Calls of fewer multiply-adds stay on this thread (about 60 us here; a worker's wake-up costs 15-30:
+ *  at 2 M, vit-tiny-32's 192 x 192 layers at 65 tokens took 0.113 ms on two threads, 0.089 on one). */
+const PARALLEL_MIN_MACS = 1 << 22;
+/** unit()'s arguments: see emitUnit. */
+const UNIT_ARGS = 16;
 
 let relaxedDot: boolean | undefined;
 /** Whether i16x8.relaxed_dot_i8x16_i7x16_s validates (relaxed SIMD: Node 22+, Chrome 114+; Node 20
@@ -59,19 +68,44 @@ export function engineHasRelaxedDot(): boolean {
 }
 
 interface DotExports {
+  unit(...args: number[]): void;
   quantize(tokens: number, x: number, kPad: number, x8: number, act: number, rowsum: number): void;
   dot(tiles: number, x8: number, kPad: number, wp: number, strips: number, nPad: number, acc: number): void;
   rescale(tokens: number, n: number, nPad: number, acc: number, rowsum: number, act: number, scale: number, perTensor: number, bias: number, out: number): void;
 }
 
-let kernels: DotExports | undefined;
-/** The module's instance over the tensor heap, made on first use. */
-function dotKernels(heap: Heap): DotExports {
-  if (!kernels) {
+const NAMES = ['unit', 'quantize', 'dot', 'rescale'];
+let compiled: { module: WebAssembly.Module; kernels: DotExports } | undefined;
+/** The module and its instance over the tensor heap, made on first use. */
+function dotKernels(heap: Heap): { module: WebAssembly.Module; kernels: DotExports } {
+  if (!compiled) {
     const module = new WebAssembly.Module(buildDotModule(heap.shared));
-    kernels = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports as unknown as DotExports;
+    compiled = { module, kernels: new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports as unknown as DotExports };
   }
-  return kernels;
+  return compiled;
+}
+
+let pool: KernelPool | null | undefined;
+/** Worker threads for big calls (@bitvit/tensor's KernelPool with this module), sized to
+ *  ternaryThreads(); null where there are none (no worker_threads, or no shared heap). */
+function dotPool(heap: Heap): KernelPool | null {
+  if (pool === undefined) {
+    pool = null;
+    if (heap.shared) {
+      try {
+        pool = new KernelPool(dotKernels(heap).module, heap.memory, NAMES, heap.alloc(KERNEL_POOL_CONTROL_BYTES));
+      } catch {
+        pool = null;
+      }
+    }
+  }
+  if (pool && pool.size !== ternaryThreads() - 1) pool.resize(ternaryThreads() - 1, 0);
+  return pool;
+}
+
+/** Units the pool's workers have run (tests check that they take part). */
+export function dotWorkerUnits(): number {
+  return pool?.workerUnits ?? 0;
 }
 
 /** The scratch block the dot kernels share in the heap (calls run one at a time). */
@@ -140,15 +174,20 @@ export class TernaryMatmulDot {
       weightScale, actScale: scales, bias, out,
     }, this.packedRowBytes);
     const { inFeatures, outFeatures, kPad, nPad, heap } = this;
-    const k = dotKernels(heap);
+    const k = dotKernels(heap).kernels;
     // x is read in place when its rows need no padding, out written in place when in the heap
     const xAt = kPad === inFeatures ? heap.address(x) : -1;
     const outAt = heap.address(out);
     for (let t0 = 0; t0 < tokens; t0 += TOKENS_PER_JOB) {
       const n = Math.min(TOKENS_PER_JOB, tokens - t0);
       const padded = Math.ceil(n / TILE) * TILE;
-      // scratch: xf (float rows of kPad, if copied) | x8 | act | rowsum | scale | bias | acc | out
-      const xfBytes = xAt >= 0 ? 0 : 4 * n * kPad;
+      // scratch: unit table (f64) | xf (float rows of kPad, if copied) | x8 | act | rowsum | scale | bias | acc | out
+      const tiles = padded / TILE;
+      const threads = ternaryThreads();
+      const parallel = threads > 1 && n * inFeatures * outFeatures >= PARALLEL_MIN_MACS ? dotPool(heap) : null;
+      const units = parallel ? Math.min(tiles, 4 * threads) : 1;
+      const tableBytes = units * UNIT_ARGS * 8;
+      const xfBytes = tableBytes + (xAt >= 0 ? 0 : 4 * n * kPad);
       const x8Off = xfBytes;
       const actOff = x8Off + Math.ceil((padded * kPad) / 16) * 16;
       const rowsumOff = actOff + 4 * padded;
@@ -159,7 +198,7 @@ export class TernaryMatmulDot {
       const end = outOff + (outAt >= 0 ? 0 : 4 * n * outFeatures);
       const base = scratchBlock(heap, end);
       const f32 = heap.f32;
-      const xf = xAt >= 0 ? xAt + 4 * t0 * inFeatures : base;
+      const xf = xAt >= 0 ? xAt + 4 * t0 * inFeatures : base + tableBytes;
       if (xAt < 0) {
         for (let t = 0; t < n; t++) {
           f32.set(x.subarray((t0 + t) * inFeatures, (t0 + t + 1) * inFeatures), xf / 4 + t * kPad);
@@ -169,33 +208,85 @@ export class TernaryMatmulDot {
       const x8 = base + x8Off, act = base + actOff, rowsum = base + rowsumOff;
       // the tile's spare tokens: zero codes (their sums are computed and never read)
       new Uint8Array(heap.memory.buffer, x8 + n * kPad, (padded - n) * kPad).fill(0);
-      k.quantize(n, xf, kPad, x8, act, rowsum);
+      const scale = base + scaleOff, biasAt = base + biasOff;
+      f32.set(weightScale, scale / 4);
+      if (bias) f32.set(bias, biasAt / 4);
+      else f32.fill(0, biasAt / 4, biasAt / 4 + outFeatures);
+      const acc = base + accOff;
+      const outPtr = outAt >= 0 ? outAt + 4 * t0 * outFeatures : base + outOff;
+      // units of whole tiles: each quantizes, sums and rescales its own tokens
+      const tilesPerUnit = Math.ceil(tiles / units);
+      const args = new Float64Array(heap.memory.buffer, base, units * UNIT_ARGS);
+      let count = 0;
+      for (let first = 0; first < n; first += tilesPerUnit * TILE, count++) {
+        const tokensHere = Math.min(tilesPerUnit * TILE, n - first);
+        args.set([
+          first, tokensHere, xf, kPad, x8, act, rowsum, this.wp, nPad / STRIP, nPad, acc, outFeatures, scale,
+          weightScale.length === 1 ? 1 : 0, biasAt, outPtr,
+        ], count * UNIT_ARGS);
+      }
+      if (parallel && count > 1) parallel.run(NAMES.indexOf('unit'), k.unit, base, count, UNIT_ARGS, new Float64Array(heap.memory.buffer));
+      else for (let u = 0; u < count; u++) k.unit(...args.subarray(u * UNIT_ARGS, (u + 1) * UNIT_ARGS));
       for (let t = 0; t < n; t++) {
         const s = f32[act / 4 + t]!;
         // s is 0 for an infinite input and NaN for a NaN; a finite row always gives 0 < s < inf
         if (!(s > 0 && s < Infinity)) throw new Error(`TernaryMatmulDot.linear: token ${t0 + t} holds a non-finite value`);
       }
       scales.set(f32.subarray(act / 4, act / 4 + n), t0);
-      const scale = base + scaleOff, biasAt = base + biasOff;
-      f32.set(weightScale, scale / 4);
-      if (bias) f32.set(bias, biasAt / 4);
-      else f32.fill(0, biasAt / 4, biasAt / 4 + outFeatures);
-      const acc = base + accOff;
-      k.dot(padded / TILE, x8, kPad, this.wp, nPad / STRIP, nPad, acc);
-      const outPtr = outAt >= 0 ? outAt + 4 * t0 * outFeatures : base + outOff;
-      k.rescale(n, outFeatures, nPad, acc, rowsum, act, scale, weightScale.length === 1 ? 1 : 0, biasAt, outPtr);
       if (outAt < 0) out.set(f32.subarray(outPtr / 4, outPtr / 4 + n * outFeatures), t0 * outFeatures);
     }
   }
 }
 
-/** Emits quantize(), dot() and rescale() (the module imports the tensor heap's memory). */
+/** Emits unit(), quantize(), dot() and rescale() (the module imports the tensor heap's memory). */
 export function buildDotModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
   const m = new wasm.ModuleBuilder().importMemory(1, sharedMemory ? HEAP_MAX_PAGES : undefined, sharedMemory);
-  emitQuantize(m);
-  emitDot(m);
-  emitRescale(m);
+  const unit = m.addFunction('unit', new Array<'i32'>(UNIT_ARGS).fill('i32'));
+  const quantize = emitQuantize(m);
+  const dot = emitDot(m);
+  const rescale = emitRescale(m);
+  emitUnit(unit, quantize, dot, rescale);
   return m.build();
+}
+
+/**
+ * unit(first, tokens, xf, kPad, x8, act, rowsum, wp, strips, nPad, acc, n, scale, perTensor, bias, out):
+ * quantize, sum and rescale tokens [first, first + tokens) of a call (first a multiple of 4), with
+ * the call's arrays: a worker's share, or the whole call on one thread.
+ */
+function emitUnit(f: wasm.FunctionBody, quantize: wasm.FunctionBody, dot: wasm.FunctionBody, rescale: wasm.FunctionBody): void {
+  const [first, tokens, xf, kPad, x8, act, rowsum, wp, strips, nPad, acc, n, scale, perTensor, bias, out] = Array.from({ length: UNIT_ARGS }, (_, i) => i) as [
+    number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number,
+  ];
+  const at = (base: number, bytesPerToken: () => void): void => {
+    f.get(base).get(first);
+    bytesPerToken();
+    f.op('i32.mul').op('i32.add');
+  };
+  const codesAt = (): void => void at(x8, () => f.get(kPad));
+  const floatAt = (base: number): void => at(base, () => f.i32(4));
+  // quantize(tokens, x, kPad, x8, act, rowsum)
+  f.get(tokens);
+  at(xf, () => f.get(kPad).i32(2).op('i32.shl'));
+  f.get(kPad);
+  codesAt();
+  floatAt(act);
+  floatAt(rowsum);
+  f.call(quantize);
+  // dot(tiles, x8, kPad, wp, strips, nPad, acc)
+  f.get(tokens).i32(TILE - 1).op('i32.add').i32(2).op('i32.shr_u');
+  codesAt();
+  f.get(kPad).get(wp).get(strips).get(nPad);
+  at(acc, () => f.get(nPad).i32(2).op('i32.shl'));
+  f.call(dot);
+  // rescale(tokens, n, nPad, acc, rowsum, act, scale, perTensor, bias, out)
+  f.get(tokens).get(n).get(nPad);
+  at(acc, () => f.get(nPad).i32(2).op('i32.shl'));
+  floatAt(rowsum);
+  floatAt(act);
+  f.get(scale).get(perTensor).get(bias);
+  at(out, () => f.get(n).i32(2).op('i32.shl'));
+  f.call(rescale);
 }
 
 /** `for (index = 0; index < limit; index += step) body()` */
@@ -207,7 +298,7 @@ function loop(f: wasm.FunctionBody, index: number, limit: number, step: number, 
 }
 
 /** quantize(tokens, x, kPad, x8, act, rowsum): rows of kPad floats (a multiple of 16) to int8 codes. */
-function emitQuantize(m: wasm.ModuleBuilder): void {
+function emitQuantize(m: wasm.ModuleBuilder): wasm.FunctionBody {
   const f = m.addFunction('quantize', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
   const [tokens, x, kPad, x8, act, rowsum] = [0, 1, 2, 3, 4, 5];
   const t = f.local('i32'), i = f.local('i32'), row = f.local('i32'), codes = f.local('i32');
@@ -243,10 +334,11 @@ function emitQuantize(m: wasm.ModuleBuilder): void {
     f.get(sum).i32x4ExtractLane(2).op('i32.add').get(sum).i32x4ExtractLane(3).op('i32.add');
     f.i32Store();
   });
+  return f;
 }
 
 /** dot(tiles, x8, kPad, wp, strips, nPad, acc): int32 sums of 4-token tiles by 16-output strips. */
-function emitDot(m: wasm.ModuleBuilder): void {
+function emitDot(m: wasm.ModuleBuilder): wasm.FunctionBody {
   const f = m.addFunction('dot', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
   const [tiles, x8, kPad, wp, strips, nPad, accOut] = [0, 1, 2, 3, 4, 5, 6];
   const tile = f.local('i32'), strip = f.local('i32'), px = f.local('i32'), pw = f.local('i32'), po = f.local('i32');
@@ -307,6 +399,7 @@ function emitDot(m: wasm.ModuleBuilder): void {
       f.end().end();
     });
   });
+  return f;
 }
 
 /**
@@ -314,7 +407,7 @@ function emitDot(m: wasm.ModuleBuilder): void {
  * float(acc[t, o] - rowsum[t]) * (scale[o or 0] / act[t]) + bias[o], the table kernel's f32 steps
  * (a division, a multiply and an add, none fused), four outputs at a time and the last n % 4 alone.
  */
-function emitRescale(m: wasm.ModuleBuilder): void {
+function emitRescale(m: wasm.ModuleBuilder): wasm.FunctionBody {
   const f = m.addFunction('rescale', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
   const [tokens, n, nPad, acc, rowsum, act, scale, perTensor, bias, out] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const t = f.local('i32'), o = f.local('i32'), vecEnd = f.local('i32'), pa = f.local('i32'), po = f.local('i32');
@@ -354,4 +447,5 @@ function emitRescale(m: wasm.ModuleBuilder): void {
     }
     f.end().end();
   });
+  return f;
 }

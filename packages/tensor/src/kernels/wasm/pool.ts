@@ -15,7 +15,9 @@
 // middle of a unit, and a unit that never finishes would hang the caller. Fewer threads means
 // fewer *active* workers (ACTIVE): the others skip jobs, and more threads start more workers.
 //
-// The control block is the first CONTROL_BYTES of the memory, as Int32 slots.
+// The control block is CONTROL_BYTES of the memory at `control` (the kernel module's pool: the
+// heap's first bytes; another module's pool, as @bitvit/bitnet's dot kernel: a heap block), as
+// Int32 slots.
 
 import { MAX_CLAIM_UNITS, nextTag, runClaimed } from './claim.js';
 
@@ -38,10 +40,10 @@ const SLOTS = { claim: CLAIM, finished: FINISHED, go: GO };
 // is the same loop as the caller's (KernelPool.run).
 const WORKER_SOURCE = `
 const { workerData } = process.getBuiltinModule('node:worker_threads');
-const { module, memory, index, names } = workerData;
+const { module, memory, index, names, control } = workerData;
 const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const fns = names.map((n) => exports[n]);
-const ctl = new Int32Array(memory.buffer, 0, ${CONTROL_BYTES / 4});
+const ctl = new Int32Array(memory.buffer, control, ${CONTROL_BYTES / 4});
 Atomics.store(ctl, ${READY} + index, 1);
 Atomics.notify(ctl, ${READY} + index);
 let seen = 0;
@@ -85,10 +87,14 @@ export class KernelPool {
   private tag = 0;
 
   /** A pool of no workers yet over `memory`; resize() starts them. Workers can call the
-   *  exports in `names` of their own instance of `module`. */
-  constructor(private readonly module: WebAssembly.Module, private readonly memory: WebAssembly.Memory, readonly names: readonly string[]) {
+   *  exports in `names` of their own instance of `module`; the pool's control block is the
+   *  CONTROL_BYTES at byte `control` of the memory. */
+  constructor(
+    private readonly module: WebAssembly.Module, private readonly memory: WebAssembly.Memory, readonly names: readonly string[],
+    private readonly control = 0,
+  ) {
     if (!nodeWorker()) throw new Error('KernelPool: node:worker_threads is not available here');
-    this.ctl = new Int32Array(memory.buffer, 0, CONTROL_BYTES / 4);
+    this.ctl = new Int32Array(memory.buffer, control, CONTROL_BYTES / 4);
     this.ctl.fill(0);
   }
 
@@ -107,7 +113,7 @@ export class KernelPool {
     const first = this.workers.length;
     for (let index = first; index < n; index++) {
       // no execArgv: the worker needs none of the parent's options (an `--import tsx` would load tsx again)
-      const workerData = { module: this.module, memory: this.memory, index, names: this.names };
+      const workerData = { module: this.module, memory: this.memory, index, names: this.names, control: this.control };
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData, execArgv: [] });
       worker.unref(); // an idle pool must not keep the process alive
       this.workers.push(worker);
