@@ -119,6 +119,10 @@ function scratchBlock(heap: Heap, bytes: number): number {
   return scratch.at;
 }
 
+/** Gives a collected layer's packed weights back to the heap. */
+const weightBlocks: FinalizationRegistry<{ heap: Heap; at: number; bytes: number }> | null =
+  typeof FinalizationRegistry === 'function' ? new FinalizationRegistry(({ heap, at, bytes }) => heap.free(at, bytes)) : null;
+
 /**
  * One layer's weights packed for the dot kernel. Same contract as the other ternary kernels'
  * `linear`: y[t, o] = (sum_i x[t, i] W[o, i]) * (weightScale[o or 0] / actScale[t]) + bias[o].
@@ -142,8 +146,9 @@ export class TernaryMatmulDot {
     this.nPad = Math.ceil(outFeatures / STRIP) * STRIP;
     const pairs = this.kPad / 2;
     this.weightBytes = (this.nPad / STRIP) * pairs * 32;
-    // the layer's block of the heap, kept for the process' life (as the compiled unrolled kernels)
+    // the layer's block of the heap, given back when this kernel object is collected
     this.wp = this.heap.alloc(this.weightBytes);
+    weightBlocks?.register(this, { heap: this.heap, at: this.wp, bytes: this.weightBytes });
     const u8 = new Uint8Array(this.heap.memory.buffer, this.wp, this.weightBytes);
     u8.fill(1); // w + 1 for the padding outputs and inputs: 0 weights
     for (let o = 0; o < outFeatures; o++) {
