@@ -327,7 +327,9 @@ function emitQuantize(m: wasm.ModuleBuilder): wasm.FunctionBody {
     loop(f, i, kPad, 16, () => {
       for (let j = 0; j < 4; j++) {
         f.get(row).get(i).i32(2).op('i32.shl').op('i32.add').v128Load(16 * j);
-        f.get(s).op('f32x4.mul').op('f32x4.nearest').op('i32x4.trunc_sat_f32x4_s').set(q[j]!);
+        // |x * s| <= 127.5 for finite rows, so the relaxed truncation is exact (a non-finite row
+        // gives garbage codes, and linear() throws for it)
+        f.get(s).op('f32x4.mul').op('f32x4.nearest').op('i32x4.relaxed_trunc_f32x4_s').set(q[j]!);
         f.get(sum).get(q[j]!).op('i32x4.add').set(sum);
       }
       f.get(codes).get(i).op('i32.add');
@@ -346,7 +348,8 @@ function emitQuantize(m: wasm.ModuleBuilder): wasm.FunctionBody {
 function emitDot(m: wasm.ModuleBuilder): wasm.FunctionBody {
   const f = m.addFunction('dot', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
   const [tiles, x8, kPad, wp, strips, nPad, accOut] = [0, 1, 2, 3, 4, 5, 6];
-  const tile = f.local('i32'), strip = f.local('i32'), px = f.local('i32'), pw = f.local('i32'), po = f.local('i32');
+  const tile = f.local('i32'), strip = f.local('i32'), pw = f.local('i32'), po = f.local('i32');
+  const px = Array.from({ length: TILE }, () => f.local('i32')); // the tile's token rows of codes
   const left = f.local('i32'), chunk = f.local('i32'), pairs = f.local('i32'), rowBytes = f.local('i32');
   const acc = Array.from({ length: 2 * TILE }, () => f.local('v128'));
   const b = [f.local('v128'), f.local('v128')];
@@ -364,7 +367,8 @@ function emitDot(m: wasm.ModuleBuilder): wasm.FunctionBody {
       }
       f.get(po).get(rowBytes).i32(TILE - 1).op('i32.mul').op('i32.sub').set(po);
       f.get(wp).get(strip).get(pairs).op('i32.mul').i32(32).op('i32.mul').op('i32.add').set(pw);
-      f.get(x8).get(tile).i32(TILE).op('i32.mul').get(kPad).op('i32.mul').op('i32.add').set(px);
+      f.get(x8).get(tile).i32(TILE).op('i32.mul').get(kPad).op('i32.mul').op('i32.add').set(px[0]!);
+      for (let r = 1; r < TILE; r++) f.get(px[r - 1]!).get(kPad).op('i32.add').set(px[r]!);
       f.get(pairs).set(left);
       f.block().loop(); // chunks of up to 63 pairs
       {
@@ -376,16 +380,15 @@ function emitDot(m: wasm.ModuleBuilder): wasm.FunctionBody {
         {
           f.get(pw).v128Load(0).set(b[0]!).get(pw).v128Load(16).set(b[1]!);
           for (let r = 0; r < TILE; r++) {
-            // token r's two codes in every i16 lane (row r lies r * kPad bytes on)
-            if (r === 0) f.get(px);
-            else f.get(px).get(kPad).i32(r).op('i32.mul').op('i32.add');
-            f.v128Load16Splat().set(a);
+            // token r's two codes in every i16 lane
+            f.get(px[r]!).v128Load16Splat().set(a);
             for (let h = 0; h < 2; h++) {
               const c = acc[2 * r + h]!;
               f.get(c).get(a).get(b[h]!).op('i16x8.relaxed_dot_i8x16_i7x16_s').op('i16x8.add').set(c);
             }
           }
-          f.get(px).i32(2).op('i32.add').set(px).get(pw).i32(32).op('i32.add').set(pw);
+          for (const p of px) f.get(p).i32(2).op('i32.add').set(p);
+          f.get(pw).i32(32).op('i32.add').set(pw);
           f.get(chunk).i32(1).op('i32.sub').tee(chunk).brIf(0);
         }
         f.end();

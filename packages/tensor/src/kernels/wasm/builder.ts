@@ -86,7 +86,10 @@ const SIMD = {
   // instruction less on x86), relaxed_madd(a, b, c) = a*b + c, fused where the CPU has FMA;
   // relaxed_dot_i8x16_i7x16_s(a, b): lane j of the i16x8 is a[2j]*b[2j] + a[2j+1]*b[2j+1], a signed
   // bytes, b bytes in 0..127 (x86: one pmaddubsw)
-  'i8x16.relaxed_swizzle': 0x100, 'f32x4.relaxed_madd': 0x105, 'i16x8.relaxed_dot_i8x16_i7x16_s': 0x112,
+  // relaxed_trunc_f32x4_s: trunc_sat where the value fits (x86: one cvttps2dq, where trunc_sat
+  // takes a fix-up sequence for out-of-range lanes)
+  'i8x16.relaxed_swizzle': 0x100, 'i32x4.relaxed_trunc_f32x4_s': 0x101, 'f32x4.relaxed_madd': 0x105,
+  'i16x8.relaxed_dot_i8x16_i7x16_s': 0x112,
 } as const;
 export type SimdOp = keyof typeof SIMD;
 
