@@ -33,6 +33,7 @@
 
 import { HEAP_MAX_PAGES, Heap, KERNEL_POOL_CONTROL_BYTES, KernelPool, theHeap, wasm } from '@bitvit/tensor';
 import { checkTernaryMatmulArgs, scratchScales } from './check-args.js';
+import { heapScratch } from './heap-scratch.js';
 import { ternaryThreads } from './ternary-runtime.js';
 import { packedRowBytes, unpackI2 } from '../packing.js';
 
@@ -106,17 +107,6 @@ function dotPool(heap: Heap): KernelPool | null {
 /** Units the pool's workers have run (tests check that they take part). */
 export function dotWorkerUnits(): number {
   return pool?.workerUnits ?? 0;
-}
-
-/** The scratch block the dot kernels share in the heap (calls run one at a time). */
-let scratch = { at: 0, bytes: 0 };
-function scratchBlock(heap: Heap, bytes: number): number {
-  if (bytes > scratch.bytes) {
-    if (scratch.bytes > 0) heap.free(scratch.at, scratch.bytes);
-    const size = Heap.blockBytes(bytes);
-    scratch = { at: heap.alloc(size), bytes: size };
-  }
-  return scratch.at;
 }
 
 /** Gives a collected layer's packed weights back to the heap. */
@@ -201,7 +191,7 @@ export class TernaryMatmulDot {
       const accOff = biasOff + 4 * nPad;
       const outOff = accOff + 4 * padded * nPad;
       const end = outOff + (outAt >= 0 ? 0 : 4 * n * outFeatures);
-      const base = scratchBlock(heap, end);
+      const base = heapScratch(heap, end);
       const f32 = heap.f32;
       const xf = xAt >= 0 ? xAt + 4 * t0 * inFeatures : base + tableBytes;
       if (xAt < 0) {

@@ -30,6 +30,7 @@
 
 import { HEAP_MAX_PAGES, Heap, theHeap, wasm } from '@bitvit/tensor';
 import { checkTernaryMatmulArgs, scratchScales } from './check-args.js';
+import { heapScratch } from './heap-scratch.js';
 import { engineHasSimd } from './ternary-module.js';
 import { ternaryThreads } from './ternary-runtime.js';
 import { UnrolledPool } from './unrolled-pool.js';
@@ -49,18 +50,6 @@ const SLICE = 256;
 const GROUP = 8;
 /** Tokens per call into the module, bounding the scratch memory (1024 x 768 inputs: 3 MiB). */
 const TOKENS_PER_JOB = 1024;
-
-/** The scratch block all unrolled kernels share in the tensor heap (calls run one at a time),
- *  replaced by a bigger one when a call needs more. */
-let scratch = { at: 0, bytes: 0 };
-function scratchBlock(heap: Heap, bytes: number): number {
-  if (bytes > scratch.bytes) {
-    if (scratch.bytes > 0) heap.free(scratch.at, scratch.bytes);
-    const size = Heap.blockBytes(bytes);
-    scratch = { at: heap.alloc(size), bytes: size };
-  }
-  return scratch.at;
-}
 
 /** Jobs below this many add instructions (groups x nonzero weights, ~100 us) stay on this thread. */
 const PARALLEL_MIN_ADDS = 1 << 19;
@@ -165,7 +154,7 @@ export class TernaryMatmulUnrolled {
       const biasOff = scaleOff + 4 * outFeatures;
       const outOff = biasOff + 4 * outFeatures;
       const end = outOff + (outInPlace ? 0 : 4 * padded * outFeatures);
-      const base = scratchBlock(heap, end);
+      const base = heapScratch(heap, end);
       const f32 = heap.f32;
       const xf = xInPlace ? xAt + 4 * t0 * inFeatures : base;
       const [xt, act, scale, biasAt] = [base + xtOff, base + actOff, base + scaleOff, base + biasOff];
