@@ -8,29 +8,15 @@ import { ternaryMatmulI2 } from '../src/kernels/ternary-matmul.js';
 import { TernaryMatmulI2Wasm } from '../src/kernels/ternary-wasm.js';
 import { TernaryMatmulDot, dotWorkerUnits, engineHasRelaxedDot } from '../src/kernels/ternary-dot.js';
 import { setTernaryThreads, ternaryThreads } from '../src/kernels/ternary-runtime.js';
-import { rng, inHeap } from './helpers.js';
+import { inHeap, ternaryProblem, type TernaryProblem } from './helpers.js';
 
-interface Problem {
-  tokens: number; inFeatures: number; outFeatures: number;
-  x: Float32Array; packed: Uint8Array; weightScale: Float32Array; bias: Float32Array | null;
-}
-
-function problem(tokens: number, inFeatures: number, outFeatures: number, seed: number, perChannel = true, withBias = true): Problem {
-  const next = rng(seed);
-  const x = Float32Array.from({ length: tokens * inFeatures }, () => (next() - 0.5) * 6);
-  const codes = Int8Array.from({ length: outFeatures * inFeatures }, () => Math.floor(next() * 3) - 1);
-  const weightScale = Float32Array.from({ length: perChannel ? outFeatures : 1 }, () => 0.01 + next());
-  const bias = withBias ? Float32Array.from({ length: outFeatures }, () => next() - 0.5) : null;
-  return { tokens, inFeatures, outFeatures, x, packed: packI2(codes, outFeatures, inFeatures), weightScale, bias };
-}
-
-function dot(p: Problem): TernaryMatmulDot {
+function dot(p: TernaryProblem): TernaryMatmulDot {
   const k = TernaryMatmulDot.fromPacked(p.packed, p.outFeatures, p.inFeatures);
   if (!k) throw new Error('no relaxed SIMD dot product here');
   return k;
 }
 
-function tableKernel(p: Problem): { y: Float32Array; s: Float32Array } {
+function tableKernel(p: TernaryProblem): { y: Float32Array; s: Float32Array } {
   const y = new Float32Array(p.tokens * p.outFeatures), s = new Float32Array(p.tokens);
   new TernaryMatmulI2Wasm(p.packed, p.outFeatures, p.inFeatures).linear(p.x, p.tokens, p.weightScale, p.bias, y, s);
   return { y, s };
@@ -49,7 +35,7 @@ describe('TernaryMatmulDot', () => {
   for (const [tokens, inFeatures, outFeatures] of shapes) {
     it(`gives the table kernel's floats and scales bit for bit: ${tokens} tokens, ${inFeatures} -> ${outFeatures}`, () => {
       for (const [perChannel, withBias] of [[true, true], [false, false], [false, true]] as const) {
-        const p = problem(tokens, inFeatures, outFeatures, tokens * 1000 + inFeatures + outFeatures, perChannel, withBias);
+        const p = ternaryProblem(tokens, inFeatures, outFeatures, tokens * 1000 + inFeatures + outFeatures, perChannel, withBias);
         const want = tableKernel(p);
         const y = new Float32Array(tokens * outFeatures), s = new Float32Array(tokens);
         dot(p).linear(p.x, tokens, p.weightScale, p.bias, y, s);
@@ -60,7 +46,7 @@ describe('TernaryMatmulDot', () => {
   }
 
   it('agrees with the TypeScript kernel on the integer sums (up to the rescale rounding)', () => {
-    const p = problem(33, 100, 20, 7);
+    const p = ternaryProblem(33, 100, 20, 7);
     const codes = new Int8Array(p.tokens * p.inFeatures), s = new Float32Array(p.tokens);
     quantizeActivationsInt8(p.x, p.tokens, p.inFeatures, codes, s);
     const want = new Float32Array(p.tokens * p.outFeatures);
@@ -92,7 +78,7 @@ describe('TernaryMatmulDot', () => {
     const before = ternaryThreads();
     setTernaryThreads(2);
     try {
-      const p = problem(600, 192, 96, 21, false, true); // 11 M multiply-adds: past the parallel threshold
+      const p = ternaryProblem(600, 192, 96, 21, false, true); // 11 M multiply-adds: past the parallel threshold
       const want = tableKernel(p);
       const k = dot(p);
       const y = new Float32Array(600 * 96);
@@ -110,7 +96,7 @@ describe('TernaryMatmulDot', () => {
   });
 
   it('reads and writes tensors in the heap in place, with the same result', () => {
-    const p = problem(70, 64, 24, 11);
+    const p = ternaryProblem(70, 64, 24, 11);
     const want = tableKernel(p);
     const x = inHeap(p.x), y = inHeap(new Float32Array(70 * 24));
     dot(p).linear(x, 70, p.weightScale, p.bias, y);
@@ -118,7 +104,7 @@ describe('TernaryMatmulDot', () => {
   });
 
   it('refuses non-finite inputs and wrong lengths, naming them', () => {
-    const p = problem(10, 16, 4, 2);
+    const p = ternaryProblem(10, 16, 4, 2);
     const k = dot(p);
     const x = p.x.slice();
     x[3 * 16 + 2] = NaN;
@@ -134,7 +120,7 @@ describe('TernaryLinear on the dot kernel', () => {
   it('runs it by default here and gives the floats of the table kernel', async () => {
     const { TernaryLinear } = await import('../src/ternary-linear.js');
     const { Tensor } = await import('@bitvit/tensor');
-    const p = problem(70, 48, 20, 3, false, true);
+    const p = ternaryProblem(70, 48, 20, 3, false, true);
     const layer = new TernaryLinear({ inFeatures: 48, outFeatures: 20, packed: p.packed, weightScale: p.weightScale, bias: p.bias, activationBits: 8 });
     expect(layer.kernelFor(70).kernel).toBe('dot');
     expect(layer.kernelFor(70).bytes).toBe(2 * 24 * 32 + 4); // 2 strips of 16 outputs, 24 input pairs, 32 bytes each; the scale

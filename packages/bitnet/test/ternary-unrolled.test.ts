@@ -7,24 +7,10 @@ import { TernaryMatmulI2Wasm } from '../src/kernels/ternary-wasm.js';
 import { MAX_UNROLLED_NONZEROS, TernaryMatmulUnrolled, buildUnrolledModule, unrolledWorkerUnits } from '../src/kernels/ternary-unrolled.js';
 import { setTernaryThreads, ternaryThreads } from '../src/kernels/ternary-runtime.js';
 import { TernaryLinear } from '../src/ternary-linear.js';
-import { rng, inHeap } from './helpers.js';
-
-interface Problem {
-  tokens: number; inFeatures: number; outFeatures: number;
-  x: Float32Array; codes: Int8Array; packed: Uint8Array; weightScale: Float32Array; bias: Float32Array | null;
-}
-
-function problem(tokens: number, inFeatures: number, outFeatures: number, seed: number, perChannel = true, withBias = true): Problem {
-  const next = rng(seed);
-  const x = Float32Array.from({ length: tokens * inFeatures }, () => (next() - 0.5) * 6);
-  const codes = Int8Array.from({ length: outFeatures * inFeatures }, () => Math.floor(next() * 3) - 1);
-  const weightScale = Float32Array.from({ length: perChannel ? outFeatures : 1 }, () => 0.01 + next());
-  const bias = withBias ? Float32Array.from({ length: outFeatures }, () => next() - 0.5) : null;
-  return { tokens, inFeatures, outFeatures, x, codes, packed: packI2(codes, outFeatures, inFeatures), weightScale, bias };
-}
+import { inHeap, ternaryProblem, type TernaryProblem } from './helpers.js';
 
 /** The TypeScript path: quantize, then the plain i2 matmul. */
-function typescriptLinear(p: Problem): { y: Float32Array; s: Float32Array } {
+function typescriptLinear(p: TernaryProblem): { y: Float32Array; s: Float32Array } {
   const codes = new Int8Array(p.tokens * p.inFeatures);
   const s = new Float32Array(p.tokens);
   quantizeActivationsInt8(p.x, p.tokens, p.inFeatures, codes, s);
@@ -43,7 +29,7 @@ function expectClose(got: Float32Array, want: Float32Array): void {
   }
 }
 
-function unrolled(p: Problem): TernaryMatmulUnrolled {
+function unrolled(p: TernaryProblem): TernaryMatmulUnrolled {
   const k = TernaryMatmulUnrolled.fromPacked(p.packed, p.outFeatures, p.inFeatures, { perTensorScale: p.weightScale.length === 1, maxNonzeros: Infinity });
   if (!k) throw new Error('no WebAssembly SIMD here');
   return k;
@@ -58,7 +44,7 @@ describe('TernaryMatmulUnrolled', () => {
   for (const [tokens, inFeatures, outFeatures] of shapes) {
     it(`gives the table kernel's floats exactly, the TypeScript kernel's up to the rescale's rounding: ${tokens} tokens, ${inFeatures} -> ${outFeatures}`, () => {
       for (const [perChannel, withBias] of [[true, true], [false, false]] as const) {
-        const p = problem(tokens, inFeatures, outFeatures, tokens * 1000 + inFeatures + outFeatures, perChannel, withBias);
+        const p = ternaryProblem(tokens, inFeatures, outFeatures, tokens * 1000 + inFeatures + outFeatures, perChannel, withBias);
         const want = typescriptLinear(p);
         const y = new Float32Array(tokens * outFeatures), s = new Float32Array(tokens);
         unrolled(p).linear(p.x, tokens, p.weightScale, p.bias, y, s);
@@ -89,7 +75,7 @@ describe('TernaryMatmulUnrolled', () => {
   });
 
   it('skips zero weights in the code and refuses layers over the nonzero cap', () => {
-    const dense = problem(1, 64, 16, 1);
+    const dense = ternaryProblem(1, 64, 16, 1);
     const sparse = { ...dense, codes: dense.codes.map((c, i) => (i % 4 === 0 ? c : 0)) };
     const bytes = (codes: Int8Array): number => buildUnrolledModule(codes, 16, 64, 64).length;
     const empty = bytes(new Int8Array(16 * 64));
@@ -101,12 +87,12 @@ describe('TernaryMatmulUnrolled', () => {
   });
 
   it('refuses a per-channel scale when built for one scale', () => {
-    const p = problem(3, 8, 4, 5, false);
+    const p = ternaryProblem(3, 8, 4, 5, false);
     expect(() => unrolled(p).linear(p.x, 3, new Float32Array(4).fill(1), null, new Float32Array(12))).toThrow(/built for one weight scale, got 4/);
   });
 
   it('refuses non-finite inputs and wrong lengths, naming them', () => {
-    const p = problem(10, 8, 4, 2);
+    const p = ternaryProblem(10, 8, 4, 2);
     const k = unrolled(p);
     const x = p.x.slice();
     x[3 * 8 + 2] = NaN;
@@ -121,7 +107,7 @@ describe('TernaryMatmulUnrolled', () => {
     // whole groups of 8 (out in place) and not (out through scratch), inputs a multiple of 4
     // (x in place: the spare lanes read past the tokens) and not (x copied), jobs past 1024 tokens
     for (const [tokens, inFeatures, outFeatures] of [[16, 64, 24], [13, 64, 24], [1040, 32, 16], [24, 7, 5]] as const) {
-      const p = problem(tokens, inFeatures, outFeatures, 7 + tokens);
+      const p = ternaryProblem(tokens, inFeatures, outFeatures, 7 + tokens);
       const heap = theHeap();
       const k = unrolled(p);
       const want = new Float32Array(tokens * outFeatures);
@@ -139,7 +125,7 @@ describe('TernaryMatmulUnrolled', () => {
 
   it('gives the same floats on worker threads, and the workers take part', () => {
     // big enough to be shared (groups x nonzero weights >= 2^19), in the heap as tensors are
-    const p = problem(1024, 128, 64, 11);
+    const p = ternaryProblem(1024, 128, 64, 11);
     const k = unrolled(p);
     const x = inHeap(p.x);
     const one = inHeap(new Float32Array(1024 * 64)), two = inHeap(new Float32Array(1024 * 64));
@@ -162,7 +148,7 @@ describe('TernaryMatmulUnrolled', () => {
   });
 
   it('runs jobs of more than 1024 tokens in pieces with the same result', () => {
-    const p = problem(2100, 16, 8, 3);
+    const p = ternaryProblem(2100, 16, 8, 3);
     const y = new Float32Array(2100 * 8);
     unrolled(p).linear(p.x, 2100, p.weightScale, p.bias, y);
     expectClose(y, typescriptLinear(p).y);
@@ -174,7 +160,7 @@ describe('TernaryMatmulUnrolled', () => {
 
 describe('TernaryLinear kernel choice', () => {
   it('gives the same output on the unrolled and the table kernel', () => {
-    const p = problem(200, 64, 48, 4);
+    const p = ternaryProblem(200, 64, 48, 4);
     const layer = new TernaryLinear({
       inFeatures: 64, outFeatures: 48, packed: p.packed, weightScale: p.weightScale, bias: p.bias, activationBits: 8,
     });
