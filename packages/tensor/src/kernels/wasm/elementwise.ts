@@ -151,7 +151,7 @@ function emitGeluBackward(mod: ModuleBuilder): void {
 function emitGeluBackwardFromOutput(mod: ModuleBuilder): void {
   const f = mod.addFunction('geluBackwardFromOutput', ['i32', 'i32', 'i32', 'i32', 'i32']);
   const [x, y, g, dst, n] = [0, 1, 2, 3, 4];
-  const o = f.local('i32'), bytes = f.local('i32'), v = f.local('v128'), cdf = f.local('v128'), e = f.local('v128');
+  const o = f.local('i32'), bytes = f.local('i32'), v = f.local('v128'), cdf = f.local('v128');
   f.get(n).i32(2).op('i32.shl').set(bytes);
   f.i32(0).set(o);
   whileBelow(f, o, bytes, 16, () => {
@@ -160,10 +160,8 @@ function emitGeluBackwardFromOutput(mod: ModuleBuilder): void {
     f.f32x4(0.5);
     at(f, y, o).v128Load().get(v).op('f32x4.div');
     f.get(v).op('f32x4.abs').f32x4(1e-8).op('f32x4.lt').op('v128.bitselect').set(cdf);
-    // Phi + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi), as vmath.geluGrad
-    f.get(v).get(v).op('f32x4.mul').f32x4(-0.5).op('f32x4.mul').set(e);
     at(f, dst, o);
-    f.mulAdd(() => vm.exp(f, e), () => f.get(v).f32x4(1 / Math.sqrt(2 * Math.PI)).op('f32x4.mul'), () => f.get(cdf));
+    vm.geluGradFromCdf(f, v, cdf);
     at(f, g, o).v128Load().op('f32x4.mul');
     f.v128Store();
   });

@@ -205,10 +205,15 @@ export function gelu(f: FunctionBody, x: number): void {
 
 /** d gelu/dx = Phi(x) + x * phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi). */
 export function geluGrad(f: FunctionBody, x: number): void {
-  const e = f.local('v128');
   const cdf = f.local('v128');
   normalCdf(f, x);
   f.set(cdf);
+  geluGradFromCdf(f, x, cdf);
+}
+
+/** d gelu/dx with Phi(x) given in local cdf: cdf + x * exp(-x^2/2) / sqrt(2 pi). */
+export function geluGradFromCdf(f: FunctionBody, x: number, cdf: number): void {
+  const e = f.local('v128');
   f.get(x).get(x).op('f32x4.mul').f32x4(-0.5).op('f32x4.mul').set(e);
   f.mulAdd(() => exp(f, e), () => f.get(x).f32x4(1 / Math.sqrt(2 * Math.PI)).op('f32x4.mul'), () => f.get(cdf));
 }
