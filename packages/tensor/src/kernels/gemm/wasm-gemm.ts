@@ -217,7 +217,9 @@ export class WasmGemm {
     // Few rows (a weight gradient: M = out features, K = tokens): smaller row blocks, down to 4
     // panels, before cutting columns, since every column block packs the same rows of A again
     // (64 x 64 x 2176 on two threads: 0.31 ms in blocks of 16 rows, 0.38-0.45 in one of 64).
-    const rowBlockPanels = Math.max(Math.min(4, mcRows / mr), Math.min(mcRows / mr, Math.ceil(mPanels / Math.ceil(wanted / p.batch))));
+    const fullBlock = mcRows / mr;
+    const share = Math.ceil(mPanels / Math.ceil(wanted / p.batch)); // panels per wanted unit
+    const rowBlockPanels = Math.min(fullBlock, Math.max(4, share));
     const rowBlocks = Math.ceil(mPanels / rowBlockPanels);
     // Still few row blocks (small M, small batch): cut columns too, so every thread gets work.
     const colBlocksWanted = Math.max(Math.ceil(wanted / (p.batch * rowBlocks)), Math.ceil(nPanels / (ncCols / nr)));
