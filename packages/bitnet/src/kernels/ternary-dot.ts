@@ -68,14 +68,12 @@ export function engineHasRelaxedDot(): boolean {
   return relaxedDot;
 }
 
+/** What calls go through: unit(); quantize, dot and rescale are exported for profiles' names. */
 interface DotExports {
   unit(...args: number[]): void;
-  quantize(tokens: number, x: number, kPad: number, x8: number, act: number, rowsum: number): void;
-  dot(tiles: number, x8: number, kPad: number, wp: number, strips: number, nPad: number, acc: number): void;
-  rescale(tokens: number, n: number, nPad: number, acc: number, rowsum: number, act: number, scale: number, perTensor: number, bias: number, out: number): void;
 }
 
-const NAMES = ['unit', 'quantize', 'dot', 'rescale'];
+const NAMES = ['unit'];
 let compiled: { module: WebAssembly.Module; kernels: DotExports } | undefined;
 /** The module and its instance over the tensor heap, made on first use. */
 function dotKernels(heap: Heap): { module: WebAssembly.Module; kernels: DotExports } {
