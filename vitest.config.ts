@@ -18,7 +18,7 @@ export default defineConfig({
     pool: 'forks',
     projects: [
       { extends: true, test: { name: 'all', include: ['packages/*/test/**/*.test.ts'], exclude: relaxedOnly } },
-      { extends: true, test: { name: 'relaxed-simd', include: ['packages/tensor/test/cpu-simd.test.ts', ...relaxedOnly], execArgv: relaxedSimd } },
+      { extends: true, test: { name: 'relaxed-simd', include: ['packages/tensor/test/cpu-simd.test.ts', 'packages/tensor/test/attention.test.ts', ...relaxedOnly], execArgv: relaxedSimd } },
     ],
   },
 });

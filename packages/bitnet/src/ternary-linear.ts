@@ -4,7 +4,7 @@
 //   y = (xInt8 @ Wt^T) * (gamma / s) + b        (BITNET.md section 1, inference)
 // The result equals BitLinear's fake-quant forward up to float rounding of that rescale.
 import { Tensor, allocFloats, linear, noGrad, shapeStr, zeros } from '@bitvit/tensor';
-import { LayerNorm, Module, Parameter, RMSNorm } from '@bitvit/nn';
+import { LayerNorm, Module, Parameter, RMSNorm, type SharedInputLayer } from '@bitvit/nn';
 import { BitLinear, type InputNorm } from './bitlinear.js';
 import { absmeanScale, ternaryCodes } from './quantizers.js';
 import { packI2, unpackBase3, unpackI2, type TernaryScheme, packedRowBytes } from './packing.js';
@@ -14,7 +14,9 @@ import { TernaryMatmulI2Wasm, wasmTernaryAvailable } from './kernels/ternary-was
 import { TernaryMatmulUnrolled, UNROLLED_MIN_TOKENS } from './kernels/ternary-unrolled.js';
 import { TernaryMatmulDot } from './kernels/ternary-dot.js';
 
-export class TernaryLinear extends Module {
+type Kernel = TernaryMatmulDot | TernaryMatmulUnrolled | TernaryMatmulI2Wasm;
+
+export class TernaryLinear extends Module implements SharedInputLayer {
   readonly inFeatures: number;
   readonly outFeatures: number;
   /** i2-packed codes (the kernel's format, whatever the file's scheme was). */
@@ -102,12 +104,7 @@ export class TernaryLinear extends Module {
       const tokens = xn.size / this.inFeatures;
       const out = allocFloats(tokens * this.outFeatures); // from the storage pool: the next kernels read it in place
       const bias = this.bias ? this.bias.data : null;
-      // many tokens and a small layer: the unrolled kernel (on worker threads); else the dot
-      // kernel where relaxed SIMD has it (one thread), else the table kernel
-      const kernel =
-        (tokens >= TernaryLinear.unrolledMinTokens ? this.unrolledKernel() : null) ??
-        (tokens >= TernaryLinear.dotMinTokens ? this.dotKernel() : null) ??
-        this.wasmKernel();
+      const kernel = this.kernelObject(tokens);
       if (kernel) {
         kernel.linear(xn.data, tokens, this.weightScale, bias, out); // quantizes x to int8 inside WebAssembly, any of the three
       } else {
@@ -118,6 +115,60 @@ export class TernaryLinear extends Module {
       }
       return new Tensor(out, [...x.shape.slice(0, -1), this.outFeatures]);
     });
+  }
+
+  /**
+   * What this layer does to its input alone, as a key (nn's SharedInputLayer): TernaryLinears with
+   * int8 activations and no input norm quantize an input the same way, so attention's q, k and v
+   * run as one group (forwardGroup).
+   */
+  get inputKey(): string | null {
+    if (this.norm) return null;
+    return this.activationBits === null ? 'ternary-float' : 'ternary-int8';
+  }
+
+  /** The input as the kernels take it: x itself (they quantize inside). */
+  prepare(x: Tensor): Tensor {
+    return x;
+  }
+
+  /** forward(x) where prepare(x) is x (a layer without an input norm; one with a norm is never
+   *  shared, its key being null). */
+  forwardPrepared(x: Tensor): Tensor {
+    return this.forward(x);
+  }
+
+  /**
+   * Layers on the same input: where all of them run the dot kernel at this many tokens, one
+   * TernaryMatmulDot.linearGroup call (x quantized once, the layers' work shared by the threads as
+   * one job); else one forward each. Same floats either way.
+   */
+  forwardGroup(layers: readonly SharedInputLayer[], x: Tensor): Tensor[] {
+    const group = layers.filter((l): l is TernaryLinear => l instanceof TernaryLinear);
+    const tokens = x.size / this.inFeatures;
+    const kernels = group.map((l) => (l.inFeatures === this.inFeatures && !l.norm && l.activationBits !== null ? l.kernelObject(tokens) : null));
+    if (group.length !== layers.length || x.shape[x.ndim - 1] !== this.inFeatures || !kernels.every((k) => k instanceof TernaryMatmulDot)) {
+      return layers.map((l) => l.forwardPrepared(l.prepare(x)));
+    }
+    return noGrad(() => {
+      const outs = group.map((l) => allocFloats(tokens * l.outFeatures));
+      TernaryMatmulDot.linearGroup(
+        group.map((l, i) => ({ kernel: kernels[i] as TernaryMatmulDot, weightScale: l.weightScale, bias: l.bias ? l.bias.data : null, out: outs[i]! })),
+        x.data, tokens,
+      );
+      return outs.map((out, i) => new Tensor(out, [...x.shape.slice(0, -1), group[i]!.outFeatures]));
+    });
+  }
+
+  /** The kernel a forward over `tokens` rows runs: many tokens and a small layer, the unrolled
+   *  kernel (on worker threads); else the dot kernel where relaxed SIMD has it, else the table
+   *  kernel; null without WebAssembly SIMD (the TypeScript reference then). */
+  private kernelObject(tokens: number): Kernel | null {
+    return (
+      (tokens >= TernaryLinear.unrolledMinTokens ? this.unrolledKernel() : null) ??
+      (tokens >= TernaryLinear.dotMinTokens ? this.dotKernel() : null) ??
+      this.wasmKernel()
+    );
   }
 
   /**

@@ -6,7 +6,7 @@ export { forwardShared, type SharedInputLayer } from './layers/shared-input.js';
 export { LayerNorm, RMSNorm } from './layers/norm.js';
 export { Identity, GELU, ReLU, Tanh, Dropout } from './layers/basic.js';
 export { Conv2d, unfoldPatches } from './layers/conv.js';
-export { MultiHeadAttention, scaledDotProductAttention, splitHeads, mergeHeads } from './layers/attention.js';
+export { MultiHeadAttention, multiHeadAttention, scaledDotProductAttention, splitHeads, mergeHeads } from './layers/attention.js';
 export { Mlp } from './layers/mlp.js';
 export * from './losses.js';
 export { Optimizer, clipGradNorm, type ParamGroup, type GroupSpec, type ParamState, type OptimizerStateDict } from './optim/optimizer.js';

@@ -10,6 +10,7 @@ export * from './ops/reduce.js';
 export * from './ops/shape.js';
 export * from './ops/matmul.js';
 export * from './ops/nn.js';
+export * from './ops/attention.js';
 export * from './ops/quant.js';
 import { applyBackendFromEnvironment } from './kernels/index.js';
 export {
@@ -31,8 +32,8 @@ export * as wasm from './kernels/wasm/builder.js';
 export { Heap, theHeap, HEAP_MAX_PAGES } from './kernels/wasm/heap.js';
 // the worker pools' claim protocol (caller side), for other packages' pools
 export { runClaimed, nextTag, MAX_CLAIM_UNITS, type ClaimSlots } from './kernels/wasm/claim.js';
-// a synchronous worker pool for any module over the heap (other packages' kernels, as bitnet's dot kernel)
-export { KernelPool, CONTROL_BYTES as KERNEL_POOL_CONTROL_BYTES } from './kernels/wasm/pool.js';
+// the worker threads every kernel over the heap shares (other packages' kernels, as bitnet's dot kernel)
+export { ThreadTeam, threadTeam, type TeamModule, type TeamJob } from './kernels/wasm/team.js';
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
 export { formatTensor } from './print.js';
 

@@ -3,8 +3,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { gemm, gemmInfo, gemmReference, type GemmArgs } from '../src/kernels/gemm/index.js';
 import { resolveGemmArgs } from '../src/kernels/gemm/args.js';
 import { WasmGemm, hasWasmSimd } from '../src/kernels/gemm/wasm-gemm.js';
-import { buildGemmModule, UNIT } from '../src/kernels/gemm/wasm-kernel.js';
-import { CONTROL_BYTES, GemmPool } from '../src/kernels/gemm/pool.js';
 import { theHeap } from '../src/kernels/wasm/heap.js';
 
 /** mulberry32: a small seeded generator, so every run checks the same numbers. */
@@ -218,60 +216,6 @@ describe('wasm engine', () => {
     const C = new Float32Array(4);
     oneThread!.run(resolveGemmArgs({ transA: false, transB: false, M: 2, N: 2, K: 3, A, B, C }));
     expect(Array.from(C)).toEqual([NaN, NaN, 3, Infinity]);
-  });
-});
-
-describe('worker pool', () => {
-  it('reports a record that traps in a worker, and keeps working', () => {
-    const memory = new WebAssembly.Memory({ initial: 16, maximum: 64, shared: true });
-    const bytes = buildGemmModule({ mr: 4, nr: 8, kc: 256, relaxed: false, initialPages: 16, maximumPages: 64, shared: true });
-    const module = new WebAssembly.Module(bytes);
-    const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    const gemmUnit = exports['gemmUnit'] as (record: number, scratch: number) => void;
-    const pool = new GemmPool(module, memory, 1);
-    try {
-      // 40 units whose A lies far past the end of the memory: every one traps
-      const i32 = new Int32Array(memory.buffer);
-      const table = CONTROL_BYTES;
-      for (let u = 0; u < 40; u++) {
-        const r = (table + u * UNIT.bytes) / 4;
-        i32.fill(1, r, r + UNIT.bytes / 4);
-        i32[r + UNIT.a / 4] = 0x7ff00000;
-      }
-      const job = { kind: 'gemm', table, count: 40, recordBytes: UNIT.bytes, scratch: 1 << 16, scratchBytes: 1 << 16 } as const;
-      // this thread skips its units slowly, so the worker takes (and traps on) some
-      const slowSkip = (): void => {
-        const until = performance.now() + 2;
-        while (performance.now() < until);
-      };
-      expect(() => pool.run(job, slowSkip)).toThrow(/a gemm record threw in worker 0/);
-      // a trap on this thread surfaces as itself, after the worker has finished (unless the worker
-      // claimed every unit first, which a busy machine allows: then its report; try again)
-      let surfaced = false;
-      for (let attempt = 0; attempt < 20 && !surfaced; attempt++) {
-        try {
-          pool.run(job, (record) => gemmUnit(record, 1 << 16));
-          expect.fail('a job whose every record traps returned');
-        } catch (e) {
-          expect((e as Error).message).toMatch(/out of bounds|a gemm record threw in worker 0/);
-          surfaced = /out of bounds/.test((e as Error).message);
-        }
-      }
-      expect(surfaced).toBe(true);
-      // and the pool still runs good jobs: 1 x 8 tiles of C = 1 x 1 of A times 1 x 8 of B
-      const f32 = new Float32Array(memory.buffer);
-      const [a, b, c] = [4096, 8192, 16384];
-      f32[a / 4] = 3;
-      f32.fill(2, b / 4, b / 4 + 8);
-      for (let u = 0; u < 40; u++) {
-        const fields = { a, aLd: 4, aKContiguous: 1, b, c: c + u * 128, ldc: 32, mPanels: 1, nPanels: 1, k: 1, loadC: 0, bias: 0 };
-        for (const [name, value] of Object.entries(fields)) i32[(table + u * UNIT.bytes + UNIT[name as keyof typeof fields]) / 4] = value;
-      }
-      pool.run(job, (record) => gemmUnit(record, 1 << 16));
-      for (let u = 0; u < 40; u++) expect(f32[(c + u * 128) / 4 + 7]).toBe(6);
-    } finally {
-      pool.close();
-    }
   });
 });
 

@@ -3,7 +3,7 @@
 // Pre-norm encoder layers: h = x + Attn(LN(x)); out = h + MLP(LN(h)).
 import { concat, expand, zeros, type Generator, type Tensor, shapeStr } from '@bitvit/tensor';
 import {
-  Conv2d, Dropout, GELU, LayerNorm, Linear, Module, ModuleList, Parameter, forwardShared, init, mergeHeads, scaledDotProductAttention, splitHeads,
+  Conv2d, Dropout, GELU, LayerNorm, Linear, Module, ModuleList, Parameter, forwardShared, init, multiHeadAttention,
 } from '@bitvit/nn';
 import type { ViTConfig } from './config.js';
 
@@ -93,8 +93,8 @@ export class SelfAttention extends Named {
 
   forward(x: Tensor): Tensor {
     // one preparation of x for all three where they allow it (BitLinear: one activation quantizer)
-    const [q, k, v] = forwardShared([this.query, this.key, this.value], x).map((t) => splitHeads(t, this.numHeads)) as [Tensor, Tensor, Tensor];
-    return mergeHeads(scaledDotProductAttention(q, k, v, this.dropout));
+    const [q, k, v] = forwardShared([this.query, this.key, this.value], x) as [Tensor, Tensor, Tensor];
+    return multiHeadAttention(q, k, v, this.numHeads, this.dropout);
   }
 }
 

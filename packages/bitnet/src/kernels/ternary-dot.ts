@@ -20,7 +20,7 @@
 // Steps of a call (one module for every layer, in the tensor heap of @bitvit/tensor, so inputs and
 // outputs that live there are read and written in place). A call is cut into units of whole
 // 4-token tiles, each running the three steps on its own tokens (unit()); big calls share their
-// units with worker threads (@bitvit/tensor's KernelPool over this module, ternaryThreads()):
+// units with worker threads (@bitvit/tensor's thread team, ternaryThreads() of them):
 //   quantize(tokens, x, kPad, x8, act, rowsum)  per token: s = 127 / max(absmax, 1e-5) into act (the
 //     same f32 steps as quantizeActivationsInt8), codes round(x * s) (half to even) into x8, and
 //     their sum into rowsum
@@ -31,7 +31,7 @@
 // GEMM's 21 on the same core at the same time. In TernaryLinear (packages/bitnet/bench/model):
 // 1.5-2.3x the float GEMM (two threads) at vit-tiny-32's 65 tokens, 1.4-2.2x at 4160.
 
-import { HEAP_MAX_PAGES, Heap, KERNEL_POOL_CONTROL_BYTES, KernelPool, theHeap, wasm } from '@bitvit/tensor';
+import { HEAP_MAX_PAGES, Heap, theHeap, threadTeam, wasm, type TeamModule } from '@bitvit/tensor';
 import { checkTernaryMatmulArgs, scratchScales } from './check-args.js';
 import { heapScratch } from './heap-scratch.js';
 import { ternaryThreads } from './ternary-runtime.js';
@@ -49,7 +49,7 @@ const TOKENS_PER_JOB = 1024;
  *  at 2 M, vit-tiny-32's 192 x 192 layers at 65 tokens took 0.113 ms on two threads, 0.089 on one). */
 const PARALLEL_MIN_MACS = 1 << 22;
 /** unit()'s arguments: see emitUnit. */
-const UNIT_ARGS = 16;
+const UNIT_ARGS = 17;
 
 let relaxedDot: boolean | undefined;
 /** Whether i16x8.relaxed_dot_i8x16_i7x16_s validates (relaxed SIMD: Node 22+, Chrome 114+; Node 20
@@ -71,6 +71,7 @@ export function engineHasRelaxedDot(): boolean {
 /** What calls go through: unit(); quantize, dot and rescale are exported for profiles' names. */
 interface DotExports {
   unit(...args: number[]): void;
+  quantize(tokens: number, x: number, kPad: number, x8: number, act: number, rowsum: number): void;
 }
 
 const NAMES = ['unit'];
@@ -84,27 +85,19 @@ function dotKernels(heap: Heap): { module: WebAssembly.Module; kernels: DotExpor
   return compiled;
 }
 
-let pool: KernelPool | null | undefined;
-/** Worker threads for big calls (@bitvit/tensor's KernelPool with this module), sized to
- *  ternaryThreads(); null where there are none (no worker_threads, or no shared heap). */
-function dotPool(heap: Heap): KernelPool | null {
-  if (pool === undefined) {
-    pool = null;
-    if (heap.shared) {
-      try {
-        pool = new KernelPool(dotKernels(heap).module, heap.memory, NAMES, heap.alloc(KERNEL_POOL_CONTROL_BYTES));
-      } catch {
-        pool = null;
-      }
-    }
-  }
-  if (pool && pool.size !== ternaryThreads() - 1) pool.resize(ternaryThreads() - 1, 0);
-  return pool;
+let teamModule: TeamModule | undefined;
+/** This module in @bitvit/tensor's thread team, with ternaryThreads() - 1 workers started. */
+function dotTeam(heap: Heap): { team: NonNullable<ReturnType<typeof threadTeam>>; module: TeamModule } | null {
+  const team = threadTeam();
+  if (!team) return null;
+  team.grow(ternaryThreads() - 1);
+  teamModule ??= team.register(dotKernels(heap).module, NAMES);
+  return { team, module: teamModule };
 }
 
-/** Units the pool's workers have run (tests check that they take part). */
+/** Units the thread team's workers have run, for all kernels (tests check that they take part). */
 export function dotWorkerUnits(): number {
-  return pool?.workerUnits ?? 0;
+  return threadTeam()?.workerUnits ?? 0;
 }
 
 /** Gives a collected layer's packed weights back to the heap. */
@@ -161,64 +154,94 @@ export class TernaryMatmulDot {
   /** Quantizes x per token (as quantizeActivationsInt8) and multiplies; `actScaleOut`, if given,
    *  receives s per token. */
   linear(x: Float32Array, tokens: number, weightScale: Float32Array, bias: Float32Array | null, out: Float32Array, actScaleOut?: Float32Array): void {
+    TernaryMatmulDot.linearGroup([{ kernel: this, weightScale, bias, out }], x, tokens, actScaleOut);
+  }
+
+  /**
+   * Several layers on the same input (attention's query, key and value): x is quantized once, and
+   * the layers' units go to the threads as one job, so three small calls fill both cores where
+   * each alone stays on one. Same floats as a linear() per layer.
+   */
+  static linearGroup(layers: readonly DotLayerCall[], x: Float32Array, tokens: number, actScaleOut?: Float32Array): void {
+    const first = layers[0];
+    if (!first) return;
+    const { inFeatures, kPad, heap } = first.kernel;
     const scales = actScaleOut ?? scratchScales(tokens);
-    checkTernaryMatmulArgs('TernaryMatmulDot.linear', {
-      x, tokens, inFeatures: this.inFeatures, packedLength: this.outFeatures * this.packedRowBytes, outFeatures: this.outFeatures,
-      weightScale, actScale: scales, bias, out,
-    }, this.packedRowBytes);
-    const { inFeatures, outFeatures, kPad, nPad, heap } = this;
+    for (const { kernel, weightScale, bias, out } of layers) {
+      if (kernel.inFeatures !== inFeatures) {
+        throw new Error(`TernaryMatmulDot.linearGroup: layers take ${inFeatures} and ${kernel.inFeatures} inputs; a group shares one input`);
+      }
+      checkTernaryMatmulArgs('TernaryMatmulDot.linear', {
+        x, tokens, inFeatures, packedLength: kernel.outFeatures * kernel.packedRowBytes, outFeatures: kernel.outFeatures,
+        weightScale, actScale: scales, bias, out,
+      }, kernel.packedRowBytes);
+    }
     const k = dotKernels(heap).kernels;
-    // x is read in place when its rows need no padding, out written in place when in the heap
+    const macsPerToken = layers.reduce((sum, l) => sum + inFeatures * l.kernel.outFeatures, 0);
+    // x is read in place when its rows need no padding, outputs written in place when in the heap
     const xAt = kPad === inFeatures ? heap.address(x) : -1;
-    const outAt = heap.address(out);
+    const outAt = layers.map((l) => heap.address(l.out));
     for (let t0 = 0; t0 < tokens; t0 += TOKENS_PER_JOB) {
       const n = Math.min(TOKENS_PER_JOB, tokens - t0);
       const padded = Math.ceil(n / TILE) * TILE;
-      // scratch: unit table (f64) | xf (float rows of kPad, if copied) | x8 | act | rowsum | scale | bias | acc | out
       const tiles = padded / TILE;
       const threads = ternaryThreads();
-      const parallel = threads > 1 && n * inFeatures * outFeatures >= PARALLEL_MIN_MACS ? dotPool(heap) : null;
-      const units = parallel ? Math.min(tiles, 4 * threads) : 1;
-      const tableBytes = units * UNIT_ARGS * 8;
-      const xfBytes = tableBytes + (xAt >= 0 ? 0 : 4 * n * kPad);
-      const x8Off = xfBytes;
-      const actOff = x8Off + Math.ceil((padded * kPad) / 16) * 16;
-      const rowsumOff = actOff + 4 * padded;
-      const scaleOff = rowsumOff + 4 * padded;
-      const biasOff = scaleOff + 4 * nPad;
-      const accOff = biasOff + 4 * nPad;
-      const outOff = accOff + 4 * padded * nPad;
-      const end = outOff + (outAt >= 0 ? 0 : 4 * n * outFeatures);
+      const parallel = threads > 1 && n * macsPerToken >= PARALLEL_MIN_MACS ? dotTeam(heap) : null;
+      // one layer: units of whole tiles, each quantizing its own tokens; a group: x quantized here
+      // first, then each layer's tiles cut into units
+      const grouped = layers.length > 1;
+      const unitsPerLayer = parallel ? Math.max(1, Math.min(tiles, Math.ceil((4 * threads) / layers.length))) : 1;
+      const tilesPerUnit = Math.ceil(tiles / unitsPerLayer);
+      const units = layers.length * Math.ceil(tiles / tilesPerUnit);
+      // scratch: unit table (f64) | xf (float rows of kPad, if copied) | x8 | act | rowsum | then per
+      // layer: scale | bias | acc | out (if not in the heap)
+      let end = units * UNIT_ARGS * 8;
+      const xf = xAt >= 0 ? -1 : end;
+      if (xAt < 0) end += 4 * n * kPad;
+      const x8Off = end;
+      const actOff = (end += Math.ceil((padded * kPad) / 16) * 16);
+      const rowsumOff = (end += 4 * padded);
+      end += 4 * padded;
+      const layerOffs = layers.map(({ kernel }, i) => {
+        const scale = end;
+        const bias = (end += 4 * kernel.nPad);
+        const acc = (end += 4 * kernel.nPad);
+        const out = (end += 4 * padded * kernel.nPad);
+        if (outAt[i]! < 0) end += 4 * n * kernel.outFeatures;
+        return { scale, bias, acc, out };
+      });
       const base = heapScratch(heap, end);
       const f32 = heap.f32;
-      const xf = xAt >= 0 ? xAt + 4 * t0 * inFeatures : base + tableBytes;
+      const xfAt = xAt >= 0 ? xAt + 4 * t0 * inFeatures : base + xf;
       if (xAt < 0) {
         for (let t = 0; t < n; t++) {
-          f32.set(x.subarray((t0 + t) * inFeatures, (t0 + t + 1) * inFeatures), xf / 4 + t * kPad);
-          f32.fill(0, xf / 4 + t * kPad + inFeatures, xf / 4 + (t + 1) * kPad);
+          f32.set(x.subarray((t0 + t) * inFeatures, (t0 + t + 1) * inFeatures), xfAt / 4 + t * kPad);
+          f32.fill(0, xfAt / 4 + t * kPad + inFeatures, xfAt / 4 + (t + 1) * kPad);
         }
       }
       const x8 = base + x8Off, act = base + actOff, rowsum = base + rowsumOff;
       // the tile's spare tokens: zero codes (their sums are computed and never read)
       new Uint8Array(heap.memory.buffer, x8 + n * kPad, (padded - n) * kPad).fill(0);
-      const scale = base + scaleOff, biasAt = base + biasOff;
-      f32.set(weightScale, scale / 4);
-      if (bias) f32.set(bias, biasAt / 4);
-      else f32.fill(0, biasAt / 4, biasAt / 4 + outFeatures);
-      const acc = base + accOff;
-      const outPtr = outAt >= 0 ? outAt + 4 * t0 * outFeatures : base + outOff;
-      // units of whole tiles: each quantizes, sums and rescales its own tokens
-      const tilesPerUnit = Math.ceil(tiles / units);
+      if (grouped) k.quantize(n, xfAt, kPad, x8, act, rowsum);
       const args = new Float64Array(heap.memory.buffer, base, units * UNIT_ARGS);
       let count = 0;
-      for (let first = 0; first < n; first += tilesPerUnit * TILE, count++) {
-        const tokensHere = Math.min(tilesPerUnit * TILE, n - first);
-        args.set([
-          first, tokensHere, xf, kPad, x8, act, rowsum, this.wp, nPad / STRIP, nPad, acc, outFeatures, scale,
-          weightScale.length === 1 ? 1 : 0, biasAt, outPtr,
-        ], count * UNIT_ARGS);
+      layers.forEach(({ kernel, weightScale, bias }, i) => {
+        const offs = layerOffs[i]!;
+        const scale = base + offs.scale, biasAt = base + offs.bias;
+        f32.set(weightScale, scale / 4);
+        if (bias) f32.set(bias, biasAt / 4);
+        else f32.fill(0, biasAt / 4, biasAt / 4 + kernel.outFeatures);
+        const outPtr = outAt[i]! >= 0 ? outAt[i]! + 4 * t0 * kernel.outFeatures : base + offs.out;
+        for (let at = 0; at < n; at += tilesPerUnit * TILE, count++) {
+          args.set([
+            at, Math.min(tilesPerUnit * TILE, n - at), xfAt, kPad, x8, act, rowsum, kernel.wp, kernel.nPad / STRIP, kernel.nPad,
+            base + offs.acc, kernel.outFeatures, scale, weightScale.length === 1 ? 1 : 0, biasAt, outPtr, grouped ? 0 : 1,
+          ], count * UNIT_ARGS);
+        }
+      });
+      if (parallel && count > 1) {
+        parallel.team.run({ module: parallel.module, fn: 'unit', count, table: base, nargs: UNIT_ARGS, threads }, (u) => k.unit(...args.subarray(u * UNIT_ARGS, (u + 1) * UNIT_ARGS)));
       }
-      if (parallel && count > 1) parallel.run(NAMES.indexOf('unit'), k.unit, base, count, UNIT_ARGS, new Float64Array(heap.memory.buffer));
       else for (let u = 0; u < count; u++) k.unit(...args.subarray(u * UNIT_ARGS, (u + 1) * UNIT_ARGS));
       for (let t = 0; t < n; t++) {
         const s = f32[act / 4 + t]!;
@@ -226,9 +249,21 @@ export class TernaryMatmulDot {
         if (!(s > 0 && s < Infinity)) throw new Error(`TernaryMatmulDot.linear: token ${t0 + t} holds a non-finite value`);
       }
       scales.set(f32.subarray(act / 4, act / 4 + n), t0);
-      if (outAt < 0) out.set(f32.subarray(outPtr / 4, outPtr / 4 + n * outFeatures), t0 * outFeatures);
+      layers.forEach(({ kernel, out }, i) => {
+        if (outAt[i]! >= 0) return;
+        const at = base + layerOffs[i]!.out;
+        out.set(f32.subarray(at / 4, at / 4 + n * kernel.outFeatures), t0 * kernel.outFeatures);
+      });
     }
   }
+}
+
+/** One layer of a TernaryMatmulDot.linearGroup call: its kernel, scales, bias and output. */
+export interface DotLayerCall {
+  kernel: TernaryMatmulDot;
+  weightScale: Float32Array;
+  bias: Float32Array | null;
+  out: Float32Array;
 }
 
 /** Emits unit(), quantize(), dot() and rescale() (the module imports the tensor heap's memory). */
@@ -243,13 +278,14 @@ export function buildDotModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * unit(first, tokens, xf, kPad, x8, act, rowsum, wp, strips, nPad, acc, n, scale, perTensor, bias, out):
- * quantize, sum and rescale tokens [first, first + tokens) of a call (first a multiple of 4), with
- * the call's arrays: a worker's share, or the whole call on one thread.
+ * unit(first, tokens, xf, kPad, x8, act, rowsum, wp, strips, nPad, acc, n, scale, perTensor, bias, out, quant):
+ * quantize (if quant is 1; a group's input is quantized before its units), sum and rescale tokens
+ * [first, first + tokens) of a call (first a multiple of 4), with the call's arrays: a worker's
+ * share, or the whole call on one thread.
  */
 function emitUnit(f: wasm.FunctionBody, quantize: wasm.FunctionBody, dot: wasm.FunctionBody, rescale: wasm.FunctionBody): void {
-  const [first, tokens, xf, kPad, x8, act, rowsum, wp, strips, nPad, acc, n, scale, perTensor, bias, out] = Array.from({ length: UNIT_ARGS }, (_, i) => i) as [
-    number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number,
+  const [first, tokens, xf, kPad, x8, act, rowsum, wp, strips, nPad, acc, n, scale, perTensor, bias, out, quant] = Array.from({ length: UNIT_ARGS }, (_, i) => i) as [
+    number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number,
   ];
   const at = (base: number, bytesPerToken: () => void): void => {
     f.get(base).get(first);
@@ -259,6 +295,7 @@ function emitUnit(f: wasm.FunctionBody, quantize: wasm.FunctionBody, dot: wasm.F
   const codesAt = (): void => void at(x8, () => f.get(kPad));
   const floatAt = (base: number): void => at(base, () => f.i32(4));
   // quantize(tokens, x, kPad, x8, act, rowsum)
+  f.get(quant).if();
   f.get(tokens);
   at(xf, () => f.get(kPad).i32(2).op('i32.shl'));
   f.get(kPad);
@@ -266,6 +303,7 @@ function emitUnit(f: wasm.FunctionBody, quantize: wasm.FunctionBody, dot: wasm.F
   floatAt(act);
   floatAt(rowsum);
   f.call(quantize);
+  f.end();
   // dot(tiles, x8, kPad, wp, strips, nPad, acc)
   f.get(tokens).i32(TILE - 1).op('i32.add').i32(2).op('i32.shr_u');
   codesAt();

@@ -17,7 +17,8 @@
 //
 // Steps of a call (the module is compiled per weight matrix on first use, and runs in the tensor
 // heap of @bitvit/tensor, so activations and outputs that live there are read and written in
-// place; big calls share their groups of tokens with worker threads, unrolled-pool.ts):
+// place; big calls share their groups of tokens with @bitvit/tensor's thread team, each unit
+// running unit(), prepare and run on its own groups):
 //   prepare(groups, xf, xt, act)  per token: s = 127 / max(absmax, 1e-5) into act (as
 //     quantizeActivationsInt8, the same f32 steps); then codes round(x * s) (half to even), laid
 //     out for the sums: group g of 8 tokens, input i -> 8 int16 lanes at xt + (g*inPad + i)*16.
@@ -28,12 +29,11 @@
 // int16 is exact: |x| <= 127, so up to 258 terms fit (127 * 258 = 32766); longer rows are summed
 // in slices of 256 inputs, each slice widened into two int32x4 accumulators.
 
-import { HEAP_MAX_PAGES, Heap, theHeap, wasm } from '@bitvit/tensor';
+import { HEAP_MAX_PAGES, Heap, theHeap, threadTeam, wasm, type TeamModule } from '@bitvit/tensor';
 import { checkTernaryMatmulArgs, scratchScales } from './check-args.js';
 import { heapScratch } from './heap-scratch.js';
 import { engineHasSimd } from './ternary-module.js';
 import { ternaryThreads } from './ternary-runtime.js';
-import { UnrolledPool } from './unrolled-pool.js';
 import { packedRowBytes, unpackI2 } from '../packing.js';
 
 /** Calls with at least this many tokens use the unrolled kernel (TernaryLinear's choice). */
@@ -53,21 +53,18 @@ const TOKENS_PER_JOB = 1024;
 
 /** Jobs below this many add instructions (groups x nonzero weights, ~100 us) stay on this thread. */
 const PARALLEL_MIN_ADDS = 1 << 19;
-let pool: UnrolledPool | null | undefined;
-/** The worker pool for unrolled kernels, made on first use; null without threads or shared heap. */
-function unrolledPool(heap: Heap): UnrolledPool | null {
-  if (pool === undefined) pool = UnrolledPool.create(heap.memory);
-  return pool;
-}
+/** unit()'s arguments: see emitUnit. */
+const UNIT_ARGS = 7;
 
-/** Units the pool's workers have run (tests check that they take part). */
+/** Units the thread team's workers have run, for all kernels (tests check that they take part). */
 export function unrolledWorkerUnits(): number {
-  return pool?.workerUnits ?? 0;
+  return threadTeam()?.workerUnits ?? 0;
 }
 
 interface UnrolledExports {
   prepare(groups: number, xf: number, xt: number, act: number): void;
   run(groups: number, xt: number, act: number, scale: number, bias: number, out: number): void;
+  unit(groups: number, xf: number, xt: number, act: number, scale: number, bias: number, out: number): void;
 }
 
 /**
@@ -84,8 +81,8 @@ export class TernaryMatmulUnrolled {
   private readonly exports: UnrolledExports;
   private readonly heap: Heap;
   private readonly module: WebAssembly.Module;
-  /** The module's id in the worker pool (registered on the first parallel call). */
-  private poolId = 0;
+  /** The module in @bitvit/tensor's thread team (registered on the first parallel call). */
+  private teamModule: TeamModule | null = null;
   /** Inputs padded to a multiple of 4 (whole f32x4 vectors in prepare). */
   private readonly inPad: number;
   private readonly packedRowBytes: number;
@@ -153,7 +150,13 @@ export class TernaryMatmulUnrolled {
       const scaleOff = actOff + 4 * padded;
       const biasOff = scaleOff + 4 * outFeatures;
       const outOff = biasOff + 4 * outFeatures;
-      const end = outOff + (outInPlace ? 0 : 4 * padded * outFeatures);
+      const tableOff = Math.ceil((outOff + (outInPlace ? 0 : 4 * padded * outFeatures)) / 8) * 8;
+      // big calls: units of groups shared with the thread team's workers, their arguments (f64) last
+      const threads = ternaryThreads();
+      const team = threads > 1 && groups * this.nonzeros >= PARALLEL_MIN_ADDS ? threadTeam() : null;
+      const unitGroups = Math.max(1, Math.min(16, Math.ceil(groups / (4 * threads))));
+      const count = team ? Math.ceil(groups / unitGroups) : 0;
+      const end = tableOff + count * UNIT_ARGS * 8;
       const base = heapScratch(heap, end);
       const f32 = heap.f32;
       const xf = xInPlace ? xAt + 4 * t0 * inFeatures : base;
@@ -174,16 +177,18 @@ export class TernaryMatmulUnrolled {
       else f32.set(weightScale, scale / 4);
       if (bias) f32.set(bias, biasAt / 4);
       else f32.fill(0, biasAt / 4, biasAt / 4 + outFeatures);
-      const workers = ternaryThreads() - 1;
-      const threadPool = workers > 0 && groups * this.nonzeros >= PARALLEL_MIN_ADDS ? unrolledPool(heap) : null;
-      if (threadPool) {
-        // groups shared with the workers: each unit prepares and sums its own groups
-        threadPool.grow(workers);
-        if (this.poolId === 0) this.poolId = threadPool.addModule(this.module);
-        const unitGroups = Math.max(1, Math.min(16, Math.ceil(groups / (4 * (workers + 1)))));
-        threadPool.run({
-          module: this.poolId, groups, unitGroups, inPad, rowBytes: 4 * outFeatures, xf, xt, act, scale, bias: biasAt, out: outPtr,
-        }, this.exports);
+      if (team) {
+        // each unit prepares and sums its own groups
+        team.grow(threads - 1);
+        this.teamModule ??= team.register(this.module, ['unit']);
+        const table = base + tableOff;
+        const args = new Float64Array(heap.memory.buffer, table, count * UNIT_ARGS);
+        for (let u = 0; u < count; u++) {
+          const g0 = u * unitGroups;
+          args.set([Math.min(unitGroups, groups - g0), xf + g0 * 32 * inPad, xt + g0 * 16 * inPad, act + g0 * 32, scale, biasAt, outPtr + g0 * 32 * outFeatures], u * UNIT_ARGS);
+        }
+        team.run({ module: this.teamModule, fn: 'unit', count, table, nargs: UNIT_ARGS, threads }, (u) =>
+          this.exports.unit(...(args.subarray(u * UNIT_ARGS, (u + 1) * UNIT_ARGS) as unknown as [number, number, number, number, number, number, number])));
       } else {
         this.exports.prepare(groups, xf, xt, act);
       }
@@ -193,7 +198,7 @@ export class TernaryMatmulUnrolled {
         if (!(s > 0 && s < Infinity)) throw new Error(`TernaryMatmulUnrolled.linear: token ${t0 + t} holds a non-finite value`);
       }
       scales.set(f32.subarray(act / 4, act / 4 + n), t0);
-      if (!threadPool) this.exports.run(groups, xt, act, scale, biasAt, outPtr);
+      if (!team) this.exports.run(groups, xt, act, scale, biasAt, outPtr);
       if (!outInPlace) out.set(f32.subarray(outPtr / 4, outPtr / 4 + n * outFeatures), t0 * outFeatures);
     }
   }
@@ -205,13 +210,17 @@ export function buildUnrolledModule(
 ): Uint8Array<ArrayBuffer> {
   // the tensor heap's memory (a shared memory must be imported with its maximum)
   const m = new wasm.ModuleBuilder().importMemory(1, sharedMemory ? HEAP_MAX_PAGES : undefined, sharedMemory);
-  emitPrepare(m, inPad);
-  emitRun(m, codes, outFeatures, inFeatures, inPad, perTensorScale);
+  const prepare = emitPrepare(m, inPad);
+  const run = emitRun(m, codes, outFeatures, inFeatures, inPad, perTensorScale);
+  // unit(groups, xf, xt, act, scale, bias, out): prepare and run on the same groups (a thread's share)
+  const unit = m.addFunction('unit', new Array<'i32'>(UNIT_ARGS).fill('i32'));
+  unit.get(0).get(1).get(2).get(3).call(prepare);
+  unit.get(0).get(2).get(3).get(4).get(5).get(6).call(run);
   return m.build();
 }
 
 /** prepare(groups, xf, xt, act): per-token scales, then int16 codes in token-lane order. */
-function emitPrepare(m: wasm.ModuleBuilder, inPad: number): void {
+function emitPrepare(m: wasm.ModuleBuilder, inPad: number): wasm.FunctionBody {
   const f = m.addFunction('prepare', ['i32', 'i32', 'i32', 'i32']);
   const [groups, xf, xt, act] = [0, 1, 2, 3];
   const t = f.local('i32'), tokens = f.local('i32'), i = f.local('i32'), row = f.local('i32'), g = f.local('i32');
@@ -268,10 +277,11 @@ function emitPrepare(m: wasm.ModuleBuilder, inPad: number): void {
       f.inc(src, 16).inc(dst, 64);
     });
   });
+  return f;
 }
 
 /** run(groups, xt, act, scale, bias, out): the unrolled sums and the rescale. */
-function emitRun(m: wasm.ModuleBuilder, codes: Int8Array, outFeatures: number, inFeatures: number, inPad: number, perTensorScale: boolean): void {
+function emitRun(m: wasm.ModuleBuilder, codes: Int8Array, outFeatures: number, inFeatures: number, inPad: number, perTensorScale: boolean): wasm.FunctionBody {
   const f = m.addFunction('run', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
   const [groups, xt, act, scale, bias, out] = [0, 1, 2, 3, 4, 5];
   const g = f.local('i32'), base = f.local('i32'), outBase = f.local('i32');
@@ -328,4 +338,5 @@ function emitRun(m: wasm.ModuleBuilder, codes: Int8Array, outFeatures: number, i
     }
   }
   f.inc(g, 1).br(0).end().end();
+  return f;
 }

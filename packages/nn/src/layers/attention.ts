@@ -1,6 +1,6 @@
 // Multi-head self-attention with separate query, key and value projections (as Hugging Face ViT),
 // and the scaled dot-product attention it is built on.
-import { matmul, shapeStr, type Generator, type Tensor } from '@bitvit/tensor';
+import { attention, matmul, shapeStr, type Generator, type Tensor } from '@bitvit/tensor';
 import { Module } from '../module.js';
 import { Linear } from './linear.js';
 import { forwardShared } from './shared-input.js';
@@ -30,6 +30,17 @@ export function mergeHeads(x: Tensor): Tensor {
   return x.permute(0, 2, 1, 3).reshape(b, t, h * d);
 }
 
+/**
+ * Attention over [B, T, heads * d] projections (q from the queries' Linear, k and v from the keys'
+ * and values'), giving [B, T, heads * dv]: @bitvit/tensor's attention op (one fused kernel per
+ * head on the CPU, the heads read in place) where no attention weights are dropped (eval mode,
+ * or p = 0); else the heads split, scaledDotProductAttention with the dropout, merged.
+ */
+export function multiHeadAttention(q: Tensor, k: Tensor, v: Tensor, heads: number, dropout?: Dropout): Tensor {
+  if (!dropout || !dropout.training || dropout.p === 0) return attention(q, k, v, { heads });
+  return mergeHeads(scaledDotProductAttention(splitHeads(q, heads), splitHeads(k, heads), splitHeads(v, heads), dropout));
+}
+
 export class MultiHeadAttention extends Module {
   readonly embedDim: number;
   readonly numHeads: number;
@@ -57,7 +68,7 @@ export class MultiHeadAttention extends Module {
     if (x.ndim !== 3 || x.shape[2] !== this.embedDim) {
       throw new Error(`MultiHeadAttention: input ${shapeStr(x.shape)} is not [B, T, ${this.embedDim}]`);
     }
-    const [q, k, v] = forwardShared([this.query, this.key, this.value], x).map((t) => splitHeads(t, this.numHeads)) as [Tensor, Tensor, Tensor];
-    return this.output.forward(mergeHeads(scaledDotProductAttention(q, k, v, this.attnDropout)));
+    const [q, k, v] = forwardShared([this.query, this.key, this.value], x) as [Tensor, Tensor, Tensor];
+    return this.output.forward(multiHeadAttention(q, k, v, this.numHeads, this.attnDropout));
   }
 }

@@ -18,6 +18,12 @@ export interface SharedInputLayer {
   prepare(x: Tensor): Tensor;
   /** The rest: forward(x) = forwardPrepared(prepare(x)). */
   forwardPrepared(prepared: Tensor): Tensor;
+  /**
+   * Optional: `layers` (this one first, all of its class, with its inputKey) on the same x at
+   * once, equal to `layers.map((m) => m.forwardPrepared(m.prepare(x)))` (for an inference kernel
+   * that runs several layers in one call).
+   */
+  forwardGroup?(layers: readonly SharedInputLayer[], x: Tensor): Tensor[];
 }
 
 type TensorModule = Module & { forward(x: Tensor): Tensor };
@@ -40,7 +46,8 @@ function sharesInput(m: TensorModule): m is TensorModule & SharedInputLayer {
 
 /**
  * layers.map((m) => m.forward(x)), with the input's preparation run once when every layer is a
- * SharedInputLayer with the same non-null inputKey whose forward is its class's own (no hook).
+ * SharedInputLayer with the same non-null inputKey whose forward is its class's own (no hook), or
+ * all of them in one forwardGroup call where their class has one.
  */
 export function forwardShared(layers: readonly TensorModule[], x: Tensor): Tensor[] {
   const sharing = layers.filter(sharesInput);
@@ -48,6 +55,7 @@ export function forwardShared(layers: readonly TensorModule[], x: Tensor): Tenso
   if (first && sharing.length === layers.length) {
     const key = first.inputKey;
     if (key !== null && sharing.every((m) => m.inputKey === key)) {
+      if (first.forwardGroup && sharing.every((m) => m.constructor === first.constructor)) return first.forwardGroup(sharing, x);
       const prepared = first.prepare(x);
       return sharing.map((m) => m.forwardPrepared(prepared));
     }

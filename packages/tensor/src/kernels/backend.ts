@@ -62,6 +62,15 @@ export interface Backend {
    */
   matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias?: Tensor | null): Tensor;
 
+  /**
+   * Optional: scaled dot-product attention in one kernel, softmax(scale * q k^T) v per head, for
+   * q [B, Tq, heads*d], k [B, Tk, heads*d], v [B, Tk, heads*dv] (head h: columns h*d.. of each
+   * row). Returns out [B, Tq, heads*dv] and, with keepProbs, the softmax [B, heads, Tq, Tk] for
+   * the backward; null where it does not take this call. Either way ops/attention.ts computes the
+   * same floats from matmul, mul and softmax.
+   */
+  attention?(q: Tensor, k: Tensor, v: Tensor, heads: number, scale: number, keepProbs: boolean): { out: Tensor; probs: Tensor | null } | null;
+
   // Normalisation over the last dim.
   softmax(x: Tensor): Tensor;
   softmaxBackward(y: Tensor, grad: Tensor): Tensor;

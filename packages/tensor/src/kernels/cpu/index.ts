@@ -22,7 +22,7 @@ const simdMethods: Partial<Backend> = {
   reduce: simd.reduce, permute: simd.permute, expand: simd.expand,
   softmax: simd.softmax, softmaxBackward: simd.softmaxBackward, logSoftmax: simd.logSoftmax,
   logSoftmaxBackward: simd.logSoftmaxBackward, layerNorm: simd.layerNorm, layerNormBackward: simd.layerNormBackward,
-  absmaxQuantize: simd.absmaxQuantize, ternaryQuantize: simd.ternaryQuantize,
+  absmaxQuantize: simd.absmaxQuantize, ternaryQuantize: simd.ternaryQuantize, attention: simd.attention,
 };
 
 let simdOn = false;

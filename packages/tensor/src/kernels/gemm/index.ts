@@ -17,7 +17,7 @@ export { gemmReference } from './reference.js';
 
 /** Below this many multiply-adds (M*N*K over the batch) packing and copying cost more than the
  *  SIMD kernel saves, and the TypeScript kernel is faster (measured, see docs/gemm.md). */
-const WASM_MIN_MACS = 8192;
+export const WASM_MIN_MACS = 8192;
 
 let engine: WasmGemm | null | undefined; // undefined: not built yet; null: no SIMD here
 let threads = defaultThreads();

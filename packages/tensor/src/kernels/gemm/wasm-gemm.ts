@@ -1,5 +1,5 @@
 // The fast GEMM: pack and multiply with the emitted SIMD kernels (wasm-kernel.ts) in the
-// WebAssembly heap (../wasm/heap.ts), on this thread or on the worker pool (pool.ts).
+// WebAssembly heap (../wasm/heap.ts), on this thread or with the thread team (../wasm/team.ts).
 //
 // One call lays out, in a region (a heap block kept between calls, grown when a call needs more):
 //   unit table | pack table | A of each item | B of each item | packed B of each item |
@@ -25,7 +25,7 @@
 // those reads stay inside the memory.
 
 import type { GemmCall } from './args.js';
-import { CONTROL_BYTES, GemmPool, MAX_WORKERS, type PoolJob } from './pool.js';
+import { MAX_WORKERS, threadTeam, type TeamModule } from '../wasm/team.js';
 import { HEAP_INITIAL_PAGES, HEAP_MAX_PAGES, HEAP_SLACK, Heap, theHeap } from '../wasm/heap.js';
 import { buildGemmModule, PACK, UNIT, type KernelShape } from './wasm-kernel.js';
 import { ModuleBuilder, type FunctionBody } from '../wasm/builder.js';
@@ -103,15 +103,13 @@ export class WasmGemm {
   private readonly copyRows: (src: number, srcLd: number, dst: number, dstLd: number, rows: number, rowBytes: number) => void;
   /** The call region: a heap block, kept between calls and replaced by a bigger one when needed. */
   private region = { at: 0, bytes: 0 };
-  /** This engine's pool control block (a heap block: engines share the heap, not their pools). */
-  private readonly control: number;
-  private pool: GemmPool | null = null;
+  /** This engine's module in the thread team (registered with the first parallel call). */
+  private teamModule: TeamModule | null = null;
   private wantedThreads = 1;
 
   constructor(relaxedSimd: boolean, readonly tiling: Tiling = DEFAULT_TILING) {
     this.relaxedSimd = relaxedSimd;
     this.heap = theHeap();
-    this.control = this.heap.alloc(CONTROL_BYTES);
     this.shared = this.heap.shared; // without shared memory (a browser page that is not cross-origin isolated): one thread
     const bytes = buildGemmModule({ ...tiling, relaxed: relaxedSimd, initialPages: HEAP_INITIAL_PAGES, maximumPages: HEAP_MAX_PAGES, shared: this.shared });
     this.module = new WebAssembly.Module(bytes);
@@ -127,31 +125,21 @@ export class WasmGemm {
     return this.shared ? this.wantedThreads : 1;
   }
 
-  /** Records the pool's workers ran so far (tests check that the workers really took part). */
+  /** Units the thread team's workers ran so far, for all kernels (tests check that the workers
+   *  really took part). */
   get workerUnits(): number {
-    return this.pool?.workerUnits ?? 0;
+    return threadTeam()?.workerUnits ?? 0;
   }
 
   /**
-   * Uses n threads from now on: this one and n - 1 workers. n = 1 leaves the workers asleep
-   * (calls then run here; the workers stay warm, where new ones would start cold: a benchmark
-   * switching between 1 and 2 threads paid for the restarts in its 2-thread steps). With `wait`,
-   * the workers start now and this returns once they are up (a worker takes ~50 ms to start);
-   * without, they start on the first call big enough to use them, and join calls as they come up.
+   * Uses n threads from now on: this one and n - 1 of the thread team's workers (../wasm/team.ts).
+   * n = 1 leaves them to other kernels. With `wait`, missing workers start now and this returns
+   * once they are up (a worker takes ~50 ms to start); without, they start on the first call big
+   * enough to use them, and join calls as they come up.
    */
   setThreads(n: number, wait = true): void {
     this.wantedThreads = Math.min(Math.max(1, Math.floor(n)), MAX_WORKERS + 1);
-    if (this.pool && this.wantedThreads > 1 && this.pool.size !== this.wantedThreads - 1) {
-      this.pool.close();
-      this.pool = null;
-    }
-    if (wait) this.startPool(5000);
-  }
-
-  private startPool(readyMs: number): void {
-    if (!this.pool && this.wantedThreads > 1 && this.shared) {
-      this.pool = new GemmPool(this.module, this.heap.memory, this.wantedThreads - 1, readyMs, this.control);
-    }
+    if (this.threads > 1) threadTeam()?.grow(this.wantedThreads - 1, wait ? 5000 : 0);
   }
 
   run(call: GemmCall): void {
@@ -260,7 +248,6 @@ export class WasmGemm {
   private runFitting(p: Problem, layout: Layout): void {
     const { mr, nr } = this.tiling;
     const L = this.inRegion(layout);
-    if (L.threads > 1) this.startPool(0);
     const { f32, i32 } = this.heap;
 
     // (1) operands: where they are when they live in the heap (and lie as the call reads them:
@@ -320,7 +307,7 @@ export class WasmGemm {
       }
     }
     const parallelPack = L.threads > 1 && L.bItems * L.bPackedBytes >= PARALLEL_PACK_FLOATS * 4;
-    this.runJob({ kind: 'pack', table: L.packTable, count: L.packTasks, recordBytes: PACK.bytes, scratch: 0, scratchBytes: 0 }, parallelPack);
+    this.runJob('packTask', L.packTable, L.packTasks, PACK.bytes, null, parallelPack ? L.threads : 1);
 
     // (3) compute units
     record = L.unitTable / 4;
@@ -349,7 +336,7 @@ export class WasmGemm {
         }
       }
     }
-    this.runJob({ kind: 'gemm', table: L.unitTable, count: L.units, recordBytes: UNIT.bytes, scratch: L.scratch, scratchBytes: L.scratchBytes }, L.threads > 1);
+    this.runJob('gemmUnit', L.unitTable, L.units, UNIT.bytes, { base: L.scratch, step: L.scratchBytes }, L.threads);
 
     // (4) out: nothing to do when written in place; C's rows straight from the buffers when C
     // lives in the heap; else squeeze the padded buffers together at the start of the C area
@@ -367,11 +354,21 @@ export class WasmGemm {
     copyItems(this.heap.f32, L.cBase / 4, p.M * p.N, p.N, p.C, p.cOff, p.strideC, p.ldc, p.batch, p.M, p.N);
   }
 
-  /** Runs a job's records on the pool, or all on this thread. */
-  private runJob(job: PoolJob, parallel: boolean): void {
-    const runHere = job.kind === 'pack' ? this.packTask : (record: number) => this.gemmUnit(record, job.scratch);
-    if (parallel && this.pool) this.pool.run(job, runHere);
-    else for (let u = 0; u < job.count; u++) runHere(job.table + u * job.recordBytes);
+  /**
+   * Runs `count` records of `recordBytes` from byte address `table` through export `fn` (a
+   * compute unit also gets its thread's scratch: scratch.base + thread * scratch.step, this
+   * thread being 0), on the thread team's workers as well where `threads` > 1.
+   */
+  private runJob(fn: 'packTask' | 'gemmUnit', table: number, count: number, recordBytes: number, scratch: { base: number; step: number } | null, threads: number): void {
+    const runHere = fn === 'packTask' ? this.packTask : (record: number) => this.gemmUnit(record, scratch!.base);
+    const team = threads > 1 && count > 1 ? threadTeam() : null;
+    if (!team) {
+      for (let u = 0; u < count; u++) runHere(table + u * recordBytes);
+      return;
+    }
+    team.grow(threads - 1);
+    this.teamModule ??= team.register(this.module, ['gemmUnit', 'packTask']);
+    team.run({ module: this.teamModule, fn, count, table, nargs: 0, stride: recordBytes, threadArg: scratch ?? undefined, threads }, (u) => runHere(table + u * recordBytes));
   }
 
   /** Rows from one place in the memory to another (byte addresses and strides); see moveRows in

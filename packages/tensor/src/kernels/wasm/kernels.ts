@@ -10,6 +10,8 @@ import { cpuReference as ref } from '../cpu/reference.js';
 import { collapseDims } from '../cpu/loops.js';
 import { kernelRuntime, type KernelRuntime } from './runtime.js';
 import { BINARY } from './elementwise.js';
+import { attentionScratchFloats } from './attention.js';
+import { WASM_MIN_MACS } from '../gemm/index.js';
 
 /** Below this many values a kernel call (two copies, the call itself) costs more than the loop. */
 export const MIN_SIZE = 64;
@@ -282,4 +284,49 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
 
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
   return stridedCopy(x, shape, broadcastStrides(x.shape, shape), () => ref.expand(x, shape));
+}
+
+/**
+ * Scaled dot-product attention (attention.ts) over units of one head and a block of query rows,
+ * split over the threads; null (the caller's composite then) for a head dim that is not a multiple
+ * of 4, for products the GEMM would run in TypeScript (too small: then the composite's floats are
+ * the TypeScript GEMM's), or without the kernels.
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, heads: number, scale: number, keepProbs: boolean): { out: Tensor; probs: Tensor | null } | null {
+  const [b, tq, dim] = q.shape as [number, number, number];
+  const tk = k.shape[1]!, dimV = v.shape[2]!;
+  const d = dim / heads, dv = dimV / heads;
+  const products = b * heads * tq * tk;
+  if (d % 4 !== 0 || dv % 4 !== 0 || products * Math.min(d, dv) < WASM_MIN_MACS || !ready()) return null;
+  const rt_ = rt();
+  rt_.reset();
+  const qAt = rt_.put(q.data), kAt = rt_.put(k.data), vAt = rt_.put(v.data);
+  const out = rt_.output(b * tq * dimV);
+  const probs = keepProbs ? rt_.output(b * heads * tq * tk) : 0;
+  // units of one (item, head) and a block of query rows: enough units to share between the
+  // threads (4 per thread), blocks of whole 4-row tiles
+  const pairs = b * heads;
+  const wanted = rt_.threads > 1 ? 4 * rt_.threads : 1;
+  const blocks = Math.min(Math.ceil(tq / 4), Math.max(1, Math.ceil(wanted / pairs)));
+  const rowsPerUnit = Math.ceil(Math.ceil(tq / blocks) / 4) * 4;
+  const scratchBytes = Math.ceil((4 * attentionScratchFloats(rowsPerUnit, tk, d)) / 64) * 64;
+  const scratch = rt_.alloc((rt_.threads * scratchBytes) / 4);
+  const units: number[][] = [];
+  for (let item = 0; item < b; item++) {
+    for (let h = 0; h < heads; h++) {
+      for (let i0 = 0; i0 < tq; i0 += rowsPerUnit) {
+        const rows = Math.min(rowsPerUnit, tq - i0);
+        units.push([
+          qAt + 4 * ((item * tq + i0) * dim + h * d), kAt + 4 * (item * tk * dim + h * d), vAt + 4 * (item * tk * dimV + h * dv),
+          out + 4 * ((item * tq + i0) * dimV + h * dv), keepProbs ? probs + 4 * (((item * heads + h) * tq + i0) * tk) : 0,
+          rows, tk, dim, dim, dimV, dimV, d, dv, Math.fround(scale),
+        ]);
+      }
+    }
+  }
+  rt_.run('attention', units, { base: scratch, step: scratchBytes });
+  return {
+    out: new Tensor(rt_.take(out, b * tq * dimV), [b, tq, dimV]),
+    probs: keepProbs ? new Tensor(rt_.take(probs, b * heads * tq * tk), [b, heads, tq, tk]) : null,
+  };
 }

@@ -1,5 +1,5 @@
 // The row kernels in WebAssembly SIMD: softmax, logSoftmax and layerNorm over the last dim with
-// their backwards, and BitNet's two fake quantizers (per group of consecutive values). The math
+// their backwards (and attention.ts, which calls softmax), and BitNet's two fake quantizers (per group of consecutive values). The math
 // is cpu/nn.ts's, line for line; there it is in float64 scalars, here in f32x4 vectors.
 //
 // Rows are rarely a multiple of four long (17 tokens, 10 classes), so every pass over a row runs
@@ -10,6 +10,7 @@
 import type { FunctionBody, ModuleBuilder } from './builder.js';
 import { at, repeat, rowBounds, whileBelow } from './loops.js';
 import * as vm from './vmath.js';
+import { emitAttention } from './attention.js';
 
 /** How a row pass loads and stores: four floats, or one float splatted (and lane 0 stored). */
 interface Access {
@@ -84,7 +85,7 @@ function rowMax(f: FunctionBody, k: ReturnType<typeof rowKernel>, src: number, m
 }
 
 // softmax(src, dst, rows, cols): exp(x - max) / sum exp(x - max) per row.
-function emitSoftmax(mod: ModuleBuilder): void {
+function emitSoftmax(mod: ModuleBuilder): FunctionBody {
   const f = mod.addFunction('softmax', ['i32', 'i32', 'i32', 'i32']);
   const [src, dst, rows, cols] = [0, 1, 2, 3];
   const k = rowKernel(f, rows, cols);
@@ -107,6 +108,7 @@ function emitSoftmax(mod: ModuleBuilder): void {
     f.op('f32.div').op('f32x4.splat').set(inv);
     k.pass((a) => a.store(dst, () => { a.load(dst); f.get(inv).op('f32x4.mul'); }));
   }, [src, dst]);
+  return f;
 }
 
 // softmaxBackward(y, g, dst, rows, cols): y * (g - sum(g*y)) per row.
@@ -405,7 +407,7 @@ function emitTernaryQuantize(mod: ModuleBuilder): void {
 }
 
 export function emitNn(mod: ModuleBuilder): void {
-  emitSoftmax(mod);
+  emitAttention(mod, emitSoftmax(mod));
   emitSoftmaxBackward(mod);
   emitLogSoftmax(mod);
   emitLogSoftmaxBackward(mod);

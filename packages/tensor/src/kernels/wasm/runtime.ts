@@ -15,7 +15,7 @@ import { emitElementwise } from './elementwise.js';
 import { emitLayout } from './layout.js';
 import { emitNn } from './nn.js';
 import { emitReduce } from './reduce.js';
-import { KernelPool, MAX_WORKERS } from './pool.js';
+import { MAX_WORKERS, threadTeam, type TeamModule } from './team.js';
 import { HEAP_INITIAL_PAGES, HEAP_MAX_PAGES, Heap, theHeap } from './heap.js';
 
 export type KernelFunction = (...args: number[]) => void;
@@ -80,7 +80,8 @@ export class KernelRuntime {
   private top = 0;
   /** Pool arrays handed out by output() in this call, by byte address, for take(). */
   private readonly outputs = new Map<number, Float32Array>();
-  private pool: KernelPool | null = null;
+  /** This module in the thread team (registered with the first split call). */
+  private teamModule: TeamModule | null = null;
   private wantedThreads = 1;
 
   constructor(threads = 1, compiled?: CompiledKernels) {
@@ -109,43 +110,39 @@ export class KernelRuntime {
     return this.shared ? this.wantedThreads : 1;
   }
 
-  /** Units the pool's workers have run (tests check that the workers take part). */
+  /** Units the thread team's workers have run, for all kernels (tests check that they take part). */
   get workerUnits(): number {
-    return this.pool?.workerUnits ?? 0;
+    return threadTeam()?.workerUnits ?? 0;
   }
 
-  /** Uses n threads for split calls from now on; the workers start with the first call that
-   *  needs them (a worker takes ~50 ms to start), or now with `wait`. */
+  /** Uses n threads for split calls from now on; the team's workers start with the first call
+   *  that needs them (a worker takes ~50 ms to start), or now with `wait`. */
   setThreads(n: number, wait = false): void {
     this.wantedThreads = Math.min(Math.max(1, Math.floor(n)), MAX_WORKERS + 1);
-    if (this.pool) this.pool.resize(this.threads - 1, wait ? 5000 : 0);
-    else if (wait) this.startPool(5000);
-  }
-
-  private startPool(readyMs: number): void {
-    if (!this.pool && this.threads > 1) {
-      this.pool = new KernelPool(this.module, this.memory, this.names);
-      this.pool.resize(this.threads - 1, readyMs);
-    }
+    if (wait && this.threads > 1) threadTeam()?.grow(this.threads - 1, 5000);
   }
 
   /**
-   * Calls kernel `name` once per unit (an argument list each): on the worker pool when there is
+   * Calls kernel `name` once per unit (an argument list each): on the thread team when there is
    * more than one unit and more than one thread, else one after another here. Units must not
-   * write where another unit reads or writes.
+   * write where another unit reads or writes. With `perThread`, every call gets one more
+   * argument, its thread's own: base + thread * step (this thread 0), for per-thread scratch.
    */
-  run(name: string, units: readonly number[][]): void {
+  run(name: string, units: readonly number[][], perThread?: { base: number; step: number }): void {
     const fn = this.fn(name);
     if (units.length === 1 || this.threads === 1) {
-      for (const u of units) fn(...u);
+      for (const u of units) perThread ? fn(...u, perThread.base) : fn(...u);
       return;
     }
-    this.startPool(0);
+    const team = threadTeam()!;
+    team.grow(this.threads - 1);
+    this.teamModule ??= team.register(this.module, this.names);
     const nargs = units[0]!.length;
     const table = this.alloc(units.length * nargs * 2); // f64 arguments, 8-byte aligned
     const f64 = this.f64;
     units.forEach((u, i) => f64.set(u, table / 8 + i * nargs));
-    this.pool!.run(this.names.indexOf(name), fn, table, units.length, nargs, f64);
+    team.run({ module: this.teamModule, fn: name, count: units.length, table, nargs, threadArg: perThread, threads: this.threads }, (u) =>
+      perThread ? fn(...units[u]!, perThread.base) : fn(...units[u]!));
   }
 
   /** An exported kernel by name; throws for a name the module does not have. */
