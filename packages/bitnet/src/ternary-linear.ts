@@ -33,11 +33,14 @@ export class TernaryLinear extends Module implements SharedInputLayer {
   /** Calls with at least this many tokens use the int8 dot-product kernel (kernels/ternary-dot.ts)
    *  where the engine has relaxed SIMD's dot product (Node 22+; Node 20 with enableRelaxedSimd(),
    *  which the CLI and `pnpm bench` call): 1.2-4.5x the float GEMM per layer where the table
-   *  kernel gave 0.6-2.9x. Infinity: never (the kernels below decide). Same floats either way. */
+   *  kernel gave 0.6-2.9x, and in a whole model ahead of the unrolled kernel too (vit-mnist at
+   *  batch 64: 9.4-10.3 ms a forward against 11.0-13.3; the unrolled kernels' code, 40-80 KiB a
+   *  layer, no longer fits the caches when 24 layers take turns). Infinity: never (the kernels
+   *  below decide). Same floats either way. */
   static dotMinTokens = 1;
-  /** Calls with at least this many tokens use the unrolled add/sub kernel (kernels/ternary-unrolled.ts)
-   *  where the layer is small enough for it; fewer tokens use the packed table kernel. Both give the
-   *  same floats. Infinity: never unrolled; 0: always where possible. */
+  /** Without the dot kernel, calls with at least this many tokens use the unrolled add/sub kernel
+   *  (kernels/ternary-unrolled.ts) where the layer is small enough for it; fewer tokens use the
+   *  packed table kernel. All give the same floats. Infinity: never unrolled; 0: always where possible. */
   static unrolledMinTokens = UNROLLED_MIN_TOKENS;
   private dequantized: Tensor | null = null;
 
@@ -160,13 +163,13 @@ export class TernaryLinear extends Module implements SharedInputLayer {
     });
   }
 
-  /** The kernel a forward over `tokens` rows runs: many tokens and a small layer, the unrolled
-   *  kernel (on worker threads); else the dot kernel where relaxed SIMD has it, else the table
-   *  kernel; null without WebAssembly SIMD (the TypeScript reference then). */
+  /** The kernel a forward over `tokens` rows runs: the dot kernel where relaxed SIMD has it; else,
+   *  for many tokens and a small layer, the unrolled kernel; else the table kernel; null without
+   *  WebAssembly SIMD (the TypeScript reference then). */
   private kernelObject(tokens: number): Kernel | null {
     return (
-      (tokens >= TernaryLinear.unrolledMinTokens ? this.unrolledKernel() : null) ??
       (tokens >= TernaryLinear.dotMinTokens ? this.dotKernel() : null) ??
+      (tokens >= TernaryLinear.unrolledMinTokens ? this.unrolledKernel() : null) ??
       this.wasmKernel()
     );
   }
@@ -178,10 +181,9 @@ export class TernaryLinear extends Module implements SharedInputLayer {
    * and the scales. Builds the kernel if it is the one.
    */
   kernelFor(tokens: number): { kernel: 'dot' | 'unrolled' | 'table'; bytes: number } {
-    const unrolled = tokens >= TernaryLinear.unrolledMinTokens && this.activationBits !== null ? this.unrolledKernel() : null;
-    if (unrolled) return { kernel: 'unrolled', bytes: unrolled.codeBytes };
-    const dot = tokens >= TernaryLinear.dotMinTokens && this.activationBits !== null ? this.dotKernel() : null;
-    if (dot) return { kernel: 'dot', bytes: dot.weightBytes + this.weightScale.length * 4 };
+    const kernel = this.activationBits !== null ? this.kernelObject(tokens) : null;
+    if (kernel instanceof TernaryMatmulDot) return { kernel: 'dot', bytes: kernel.weightBytes + this.weightScale.length * 4 };
+    if (kernel instanceof TernaryMatmulUnrolled) return { kernel: 'unrolled', bytes: kernel.codeBytes };
     const padded = Math.ceil(this.outFeatures / 16) * 16 * (Math.ceil(this.inFeatures / 16) * 4);
     return { kernel: 'table', bytes: padded + this.weightScale.length * 4 };
   }

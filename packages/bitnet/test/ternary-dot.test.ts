@@ -136,3 +136,76 @@ describe('TernaryLinear on the dot kernel', () => {
     }
   });
 });
+
+describe('several layers on one input (linearGroup, TernaryLinear.forwardGroup)', () => {
+  it('gives each layer the floats of its own call, on one and two threads, and the per-token scales', () => {
+    const before = ternaryThreads();
+    try {
+      for (const [tokens, threads] of [[70, 1], [600, 2], [5, 2]] as const) {
+        setTernaryThreads(threads);
+        // one input of 80, three layers of other widths and scale forms; 600 x 80 x 136: past the parallel threshold
+        const problems = [ternaryProblem(tokens, 80, 40, 31), ternaryProblem(tokens, 80, 16, 32, false, false), ternaryProblem(tokens, 80, 80, 33)];
+        const x = problems[0]!.x;
+        const want = problems.map((p) => {
+          const y = new Float32Array(tokens * p.outFeatures), s = new Float32Array(tokens);
+          dot(p).linear(x, tokens, p.weightScale, p.bias, y, s);
+          return { y, s };
+        });
+        const outs = problems.map((p) => new Float32Array(tokens * p.outFeatures));
+        const scales = new Float32Array(tokens);
+        TernaryMatmulDot.linearGroup(problems.map((p, i) => ({ kernel: dot(p), weightScale: p.weightScale, bias: p.bias, out: outs[i]! })), x, tokens, scales);
+        outs.forEach((y, i) => expect(y, `layer ${i}, ${tokens} tokens`).toEqual(want[i]!.y));
+        expect(scales).toEqual(want[0]!.s);
+      }
+    } finally {
+      setTernaryThreads(before);
+    }
+  });
+
+  it('refuses layers of different input widths', () => {
+    const a = ternaryProblem(4, 32, 8, 1), b = ternaryProblem(4, 48, 8, 2);
+    expect(() => TernaryMatmulDot.linearGroup([
+      { kernel: dot(a), weightScale: a.weightScale, bias: null, out: new Float32Array(32) },
+      { kernel: dot(b), weightScale: b.weightScale, bias: null, out: new Float32Array(32) },
+    ], a.x, 4)).toThrow(/layers take 32 and 48 inputs; a group shares one input/);
+  });
+
+  it('runs attention-style q, k, v TernaryLinears as one group through forwardShared, same floats as three forwards', async () => {
+    const { TernaryLinear } = await import('../src/ternary-linear.js');
+    const { Tensor, noGrad } = await import('@bitvit/tensor');
+    const { forwardShared } = await import('@bitvit/nn');
+    const layers = [41, 42, 43].map((seed) => {
+      const p = ternaryProblem(1, 64, 64, seed);
+      return new TernaryLinear({ inFeatures: 64, outFeatures: 64, packed: p.packed, weightScale: p.weightScale, bias: p.bias, activationBits: 8 });
+    });
+    const x = new Tensor(ternaryProblem(2 * 200, 64, 1, 44).x, [2, 200, 64]);
+    // 400 tokens on 64-wide layers: the dot kernel runs ahead of the unrolled one
+    expect(layers[0]!.kernelFor(400).kernel).toBe('dot');
+    const separate = noGrad(() => layers.map((l) => l.forward(x)));
+    const calls: number[] = [];
+    const original = TernaryMatmulDot.linearGroup;
+    TernaryMatmulDot.linearGroup = (group, ...rest) => {
+      calls.push(group.length);
+      original(group, ...rest);
+    };
+    try {
+      const grouped = noGrad(() => forwardShared(layers, x));
+      expect(calls).toEqual([3]);
+      grouped.forEach((y, i) => {
+        expect(y.shape).toEqual([2, 200, 64]);
+        expect(Array.from(y.data)).toEqual(Array.from(separate[i]!.data));
+      });
+    } finally {
+      TernaryMatmulDot.linearGroup = original;
+    }
+    const before = TernaryLinear.dotMinTokens;
+    TernaryLinear.dotMinTokens = Infinity;
+    try {
+      // without the dot kernel: the unrolled kernel at 400 tokens, one call per layer, the same floats
+      expect(layers[0]!.kernelFor(400).kernel).toBe('unrolled');
+      noGrad(() => forwardShared(layers, x)).forEach((y, i) => expect(Array.from(y.data)).toEqual(Array.from(separate[i]!.data)));
+    } finally {
+      TernaryLinear.dotMinTokens = before;
+    }
+  });
+});
