@@ -6,7 +6,7 @@
 //
 // Files: args.ts (the call and its checks), reference.ts, pack.ts (operand packing),
 // ../wasm/builder.ts (the binary format), wasm-kernel.ts (the emitted micro-kernel),
-// wasm-gemm.ts (memory layout, units, dispatch), pool.ts (synchronous worker pool).
+// wasm-gemm.ts (memory layout, units, dispatch); the worker threads are ../wasm/team.ts's.
 
 import { resolveGemmArgs, type GemmArgs } from './args.js';
 import { gemmReference } from './reference.js';

@@ -1,9 +1,9 @@
-// The calling thread's side of the worker pools' job protocol (the kernels' pool.ts, the GEMM's
-// gemm/pool.ts, and @bitvit/bitnet's pool for its unrolled kernels): one Int32 slot holds
+// The calling thread's side of the thread team's job protocol (team.ts; @bitvit/bitnet's table
+// kernel runtime has a protocol of its own): one Int32 slot holds
 // `job tag << 16 | units not yet claimed`, and every thread claims units from it by
 // compare-and-swap while the tag is its job's. The caller takes units too and then waits for the
 // units a worker has claimed to finish - never for a worker to wake: a worker scheduled late finds
-// nothing left and sleeps again. (The workers' side lives in each pool's worker source.)
+// nothing left and sleeps again. (The workers' side is in team.ts's worker source.)
 
 /** How long the caller busy-waits for the workers' last units before it sleeps. */
 const CALLER_SPIN_MS = 1;

@@ -6,7 +6,7 @@
 // MNIST ViT's training step those copies were a quarter of the time. A tensor whose data is a
 // Float32Array view of this memory is read in place: its byte address is its byteOffset.
 //
-// Layout: bytes [0, CONTROL_AREA) hold the kernels' worker pool control block, then a table of
+// Layout: bytes [0, CONTROL_AREA) are left unused (0 is never a block), then a table of
 // the kernels' vector constants (constant(), see there), then the blocks
 // handed out by alloc(). Blocks come in power-of-two sizes (at least 64 bytes) and are kept on a
 // free list per size when freed, so a training step, which asks for the same sizes every time,
@@ -22,8 +22,9 @@ export const PAGE = 65536;
 export const HEAP_INITIAL_PAGES = 64; // 4 MiB
 /** The most a 32-bit WebAssembly memory can address: 4 GiB (a shared memory must declare it). */
 export const HEAP_MAX_PAGES = 65536;
-/** Bytes at the start kept for the kernels' worker pool control block (wasm/pool.ts); a GEMM
- *  engine takes a block for its pool's. */
+/** Bytes at the start no block gets, so 0 is never a block's address (kernels take 0 as "none",
+ *  as the attention kernel's probs). (It held the worker pools' control blocks until the thread
+ *  team, team.ts, which keeps its own.) */
 const CONTROL_AREA = 1024;
 /** Room for 256 distinct 16-byte constants (the kernel module uses about 60). */
 const CONSTANTS_BYTES = 4096;
