@@ -51,6 +51,38 @@ describe('attention', () => {
     });
   }
 
+  for (const [b, tq, tk, heads, d, dv] of CASES) {
+    it(`fused backward matches the composite's: B ${b}, Tq ${tq}, Tk ${tk}, ${heads} heads of ${d} (values ${dv})`, () => {
+      const q = random([b, tq, heads * d], 1), k = random([b, tk, heads * d], 2), v = random([b, tk, heads * dv], 3);
+      const g = random([b, tq, heads * dv], 4);
+      const scale = Math.fround(1 / Math.sqrt(d));
+      const { probs } = attentionComposite(q, k, v, heads, scale);
+      // the composite's backward: split heads, G V^T, softmaxBackward, the three products, scale, merge
+      const split = (x: Tensor, h: number) => x.reshape(x.shape[0]!, x.shape[1]!, h, x.shape[2]! / h).permute(0, 2, 1, 3);
+      const merge = (x: Tensor) => x.permute(0, 2, 1, 3).reshape(x.shape[0]!, x.shape[2]!, x.shape[1]! * x.shape[3]!);
+      const dS = noGrad(() => simd.softmaxBackward(probs, matmul(split(g, heads), split(v, heads), { transB: true })));
+      const want = noGrad(() => ({
+        dq: merge(matmul(dS, split(k, heads)).mul(scale)),
+        dk: merge(matmul(dS, split(q, heads), { transA: true }).mul(scale)),
+        dv: merge(matmul(probs, split(g, heads), { transA: true })),
+      }));
+      for (const n of [1, 2]) {
+        setKernelThreads(n);
+        const got = simd.attentionBackward(q, k, v, probs, g, heads, scale)!;
+        for (const name of ['dq', 'dk', 'dv'] as const) {
+          expect(got[name].shape, name).toEqual(want[name].shape);
+          expectClose(got[name], want[name].data, { atol: 1e-6, rtol: 1e-5, label: `${name}, ${n} threads` });
+        }
+      }
+    });
+  }
+
+  it('has fused-backward gradients that match finite differences', () => {
+    const q = random([2, 16, 16], 14, true), k = random([2, 16, 16], 15, true), v = random([2, 16, 16], 16, true);
+    expect(simd.attentionBackward(q, k, v, attentionComposite(q, k, v, 2, 0.25).probs, random([2, 16, 16], 17), 2, 0.25)).not.toBeNull();
+    expectGradOk((a, b, c) => attention(a!, b!, c!, { heads: 2 }), [q, k, v]);
+  });
+
   it('runs the composite where the head dim is not a multiple of 4 or the products are tiny, with the same results', () => {
     const q = random([8, 30, 24], 4), k = random([8, 30, 24], 5), v = random([8, 30, 24], 6);
     expect(simd.attention(q, k, v, 4, 0.5, false)).toBeNull(); // d = 6

@@ -70,6 +70,12 @@ export interface Backend {
    * same floats from matmul, mul and softmax.
    */
   attention?(q: Tensor, k: Tensor, v: Tensor, heads: number, scale: number, keepProbs: boolean): { out: Tensor; probs: Tensor | null } | null;
+  /**
+   * Optional: attention's backward in one kernel, from the inputs, the forward's softmax `probs`
+   * and the output's gradient; null where it does not take the call (ops/attention.ts then
+   * computes it from matmul and softmaxBackward).
+   */
+  attentionBackward?(q: Tensor, k: Tensor, v: Tensor, probs: Tensor, grad: Tensor, heads: number, scale: number): { dq: Tensor; dk: Tensor; dv: Tensor } | null;
 
   // Normalisation over the last dim.
   softmax(x: Tensor): Tensor;

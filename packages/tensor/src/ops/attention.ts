@@ -7,7 +7,9 @@
 //
 // Backward, per head, with P the softmax (kept by the forward) and G the output's gradient:
 //   dV = P^T G,   dP = G V^T,   dS = P * (dP - rowsum(dP * P)) (softmax's backward),
-//   dQ = scale * dS K,   dK = scale * dS^T Q.
+//   dQ = scale * dS K,   dK = scale * dS^T Q
+// again one kernel per head on the CPU (the scale applied to dS, not to the products: the floats
+// differ from the composite's in the last bits), else from matmul and softmaxBackward.
 import { isGradEnabled, record } from '../autograd.js';
 import { Tensor } from '../tensor.js';
 import { shapeStr } from '../shape.js';
@@ -69,6 +71,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const { out, probs } = fused ?? attentionComposite(q, k, v, heads, scale);
   return record('attention', out, [q, k, v], (g) => {
     const P = probs!;
+    const grads = K.attentionBackward?.(q, k, v, P, g, heads, scale) ?? null;
+    if (grads) return [q.requiresGrad ? grads.dq : null, k.requiresGrad ? grads.dk : null, v.requiresGrad ? grads.dv : null];
     const gh = splitHeads(g, heads);
     const dS = K.softmaxBackward(P, K.matmul(gh, splitHeads(v, heads), false, true));
     const dq = q.requiresGrad ? mergeHeads(scaled(K.matmul(dS, splitHeads(k, heads), false, false), scale)) : null;

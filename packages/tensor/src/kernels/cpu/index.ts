@@ -23,6 +23,7 @@ const simdMethods: Partial<Backend> = {
   softmax: simd.softmax, softmaxBackward: simd.softmaxBackward, logSoftmax: simd.logSoftmax,
   logSoftmaxBackward: simd.logSoftmaxBackward, layerNorm: simd.layerNorm, layerNormBackward: simd.layerNormBackward,
   absmaxQuantize: simd.absmaxQuantize, ternaryQuantize: simd.ternaryQuantize, attention: simd.attention,
+  attentionBackward: simd.attentionBackward,
 };
 
 let simdOn = false;

@@ -10,7 +10,7 @@ import { cpuReference as ref } from '../cpu/reference.js';
 import { collapseDims } from '../cpu/loops.js';
 import { kernelRuntime, type KernelRuntime } from './runtime.js';
 import { BINARY } from './elementwise.js';
-import { attentionScratchFloats } from './attention.js';
+import { attentionBackwardScratchFloats, attentionScratchFloats } from './attention.js';
 import { WASM_MIN_MACS } from '../gemm/index.js';
 
 /** Below this many values a kernel call (two copies, the call itself) costs more than the loop. */
@@ -328,5 +328,42 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, heads: number, scale:
   return {
     out: new Tensor(rt_.take(out, b * tq * dimV), [b, tq, dimV]),
     probs: keepProbs ? new Tensor(rt_.take(probs, b * heads * tq * tk), [b, heads, tq, tk]) : null,
+  };
+}
+
+/**
+ * Attention's backward (attention.ts), one unit per item and head (a head's dK and dV sum over
+ * all its query rows); null where the forward would have declined.
+ */
+export function attentionBackward(
+  q: Tensor, k: Tensor, v: Tensor, probs: Tensor, grad: Tensor, heads: number, scale: number,
+): { dq: Tensor; dk: Tensor; dv: Tensor } | null {
+  const [b, tq, dim] = q.shape as [number, number, number];
+  const tk = k.shape[1]!, dimV = v.shape[2]!;
+  const d = dim / heads, dv = dimV / heads;
+  const products = b * heads * tq * tk;
+  if (d % 4 !== 0 || dv % 4 !== 0 || products * Math.min(d, dv) < WASM_MIN_MACS || !ready()) return null;
+  const k_ = rt();
+  k_.reset();
+  const qAt = k_.put(q.data), kAt = k_.put(k.data), vAt = k_.put(v.data), pAt = k_.put(probs.data), gAt = k_.put(grad.data);
+  const dq = k_.output(b * tq * dim), dk = k_.output(b * tk * dim), dvAt = k_.output(b * tk * dimV);
+  const scratchBytes = Math.ceil((4 * attentionBackwardScratchFloats(tq, tk, dv)) / 64) * 64;
+  const scratch = k_.alloc((k_.threads * scratchBytes) / 4);
+  const units: number[][] = [];
+  for (let item = 0; item < b; item++) {
+    for (let h = 0; h < heads; h++) {
+      const qk = (t: number): number => 4 * (item * t * dim + h * d);
+      const vg = (t: number): number => 4 * (item * t * dimV + h * dv);
+      units.push([
+        qAt + qk(tq), kAt + qk(tk), vAt + vg(tk), gAt + vg(tq), pAt + 4 * (item * heads + h) * tq * tk,
+        dq + qk(tq), dk + qk(tk), dvAt + vg(tk), tq, tk, dim, dimV, d, dv, Math.fround(scale),
+      ]);
+    }
+  }
+  k_.run('attentionBackward', units, { base: scratch, step: scratchBytes });
+  return {
+    dq: new Tensor(k_.take(dq, b * tq * dim), [b, tq, dim]),
+    dk: new Tensor(k_.take(dk, b * tk * dim), [b, tk, dim]),
+    dv: new Tensor(k_.take(dvAt, b * tk * dimV), [b, tk, dimV]),
   };
 }

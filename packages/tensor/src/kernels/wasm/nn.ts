@@ -112,7 +112,7 @@ function emitSoftmax(mod: ModuleBuilder): FunctionBody {
 }
 
 // softmaxBackward(y, g, dst, rows, cols): y * (g - sum(g*y)) per row.
-function emitSoftmaxBackward(mod: ModuleBuilder): void {
+function emitSoftmaxBackward(mod: ModuleBuilder): FunctionBody {
   const f = mod.addFunction('softmaxBackward', ['i32', 'i32', 'i32', 'i32', 'i32']);
   const [y, g, dst, rows, cols] = [0, 1, 2, 3, 4];
   const k = rowKernel(f, rows, cols);
@@ -133,6 +133,7 @@ function emitSoftmaxBackward(mod: ModuleBuilder): void {
       f.get(dot).op('f32x4.sub').op('f32x4.mul');
     }));
   }, [y, g, dst]);
+  return f;
 }
 
 // logSoftmax(src, dst, rows, cols): x - max - log(sum exp(x - max)) per row.
@@ -407,8 +408,7 @@ function emitTernaryQuantize(mod: ModuleBuilder): void {
 }
 
 export function emitNn(mod: ModuleBuilder): void {
-  emitAttention(mod, emitSoftmax(mod));
-  emitSoftmaxBackward(mod);
+  emitAttention(mod, emitSoftmax(mod), emitSoftmaxBackward(mod));
   emitLogSoftmax(mod);
   emitLogSoftmaxBackward(mod);
   emitLayerNorm(mod);
