@@ -298,19 +298,19 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, heads: number, scale:
   const d = dim / heads, dv = dimV / heads;
   const products = b * heads * tq * tk;
   if (d % 4 !== 0 || dv % 4 !== 0 || products * Math.min(d, dv) < WASM_MIN_MACS || !ready()) return null;
-  const rt_ = rt();
-  rt_.reset();
-  const qAt = rt_.put(q.data), kAt = rt_.put(k.data), vAt = rt_.put(v.data);
-  const out = rt_.output(b * tq * dimV);
-  const probs = keepProbs ? rt_.output(b * heads * tq * tk) : 0;
+  const kr = rt();
+  kr.reset();
+  const qAt = kr.put(q.data), kAt = kr.put(k.data), vAt = kr.put(v.data);
+  const out = kr.output(b * tq * dimV);
+  const probs = keepProbs ? kr.output(b * heads * tq * tk) : 0;
   // units of one (item, head) and a block of query rows: enough units to share between the
   // threads (4 per thread), blocks of whole 4-row tiles
   const pairs = b * heads;
-  const wanted = rt_.threads > 1 ? 4 * rt_.threads : 1;
+  const wanted = kr.threads > 1 ? 4 * kr.threads : 1;
   const blocks = Math.min(Math.ceil(tq / 4), Math.max(1, Math.ceil(wanted / pairs)));
   const rowsPerUnit = Math.ceil(Math.ceil(tq / blocks) / 4) * 4;
   const scratchBytes = Math.ceil((4 * attentionScratchFloats(rowsPerUnit, tk, d)) / 64) * 64;
-  const scratch = rt_.alloc((rt_.threads * scratchBytes) / 4);
+  const scratch = kr.alloc((kr.threads * scratchBytes) / 4);
   const units: number[][] = [];
   for (let item = 0; item < b; item++) {
     for (let h = 0; h < heads; h++) {
@@ -324,10 +324,10 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, heads: number, scale:
       }
     }
   }
-  rt_.run('attention', units, { base: scratch, step: scratchBytes });
+  kr.run('attention', units, { base: scratch, step: scratchBytes });
   return {
-    out: new Tensor(rt_.take(out, b * tq * dimV), [b, tq, dimV]),
-    probs: keepProbs ? new Tensor(rt_.take(probs, b * heads * tq * tk), [b, heads, tq, tk]) : null,
+    out: new Tensor(kr.take(out, b * tq * dimV), [b, tq, dimV]),
+    probs: keepProbs ? new Tensor(kr.take(probs, b * heads * tq * tk), [b, heads, tq, tk]) : null,
   };
 }
 
@@ -343,12 +343,12 @@ export function attentionBackward(
   const d = dim / heads, dv = dimV / heads;
   const products = b * heads * tq * tk;
   if (d % 4 !== 0 || dv % 4 !== 0 || products * Math.min(d, dv) < WASM_MIN_MACS || !ready()) return null;
-  const k_ = rt();
-  k_.reset();
-  const qAt = k_.put(q.data), kAt = k_.put(k.data), vAt = k_.put(v.data), pAt = k_.put(probs.data), gAt = k_.put(grad.data);
-  const dq = k_.output(b * tq * dim), dk = k_.output(b * tk * dim), dvAt = k_.output(b * tk * dimV);
+  const kr = rt();
+  kr.reset();
+  const qAt = kr.put(q.data), kAt = kr.put(k.data), vAt = kr.put(v.data), pAt = kr.put(probs.data), gAt = kr.put(grad.data);
+  const dq = kr.output(b * tq * dim), dk = kr.output(b * tk * dim), dvAt = kr.output(b * tk * dimV);
   const scratchBytes = Math.ceil((4 * attentionBackwardScratchFloats(tq, tk, dv)) / 64) * 64;
-  const scratch = k_.alloc((k_.threads * scratchBytes) / 4);
+  const scratch = kr.alloc((kr.threads * scratchBytes) / 4);
   const units: number[][] = [];
   for (let item = 0; item < b; item++) {
     for (let h = 0; h < heads; h++) {
@@ -360,10 +360,10 @@ export function attentionBackward(
       ]);
     }
   }
-  k_.run('attentionBackward', units, { base: scratch, step: scratchBytes });
+  kr.run('attentionBackward', units, { base: scratch, step: scratchBytes });
   return {
-    dq: new Tensor(k_.take(dq, b * tq * dim), [b, tq, dim]),
-    dk: new Tensor(k_.take(dk, b * tk * dim), [b, tk, dim]),
-    dv: new Tensor(k_.take(dvAt, b * tk * dimV), [b, tk, dimV]),
+    dq: new Tensor(kr.take(dq, b * tq * dim), [b, tq, dim]),
+    dk: new Tensor(kr.take(dk, b * tk * dim), [b, tk, dim]),
+    dv: new Tensor(kr.take(dvAt, b * tk * dimV), [b, tk, dimV]),
   };
 }
