@@ -276,6 +276,14 @@ export function threadTeam(): ThreadTeam | null {
   if (team === undefined) {
     const heap = theHeap();
     team = heap.shared ? ThreadTeam.create(heap.memory) : null;
+    // BITVIT_SPIN_US: the workers' busy-wait, for machines shared with other work (0: sleep at
+    // once, as OMP_WAIT_POLICY=PASSIVE does for OpenMP programs)
+    const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['BITVIT_SPIN_US'];
+    if (team && env !== undefined && env !== '') {
+      const us = Number(env);
+      if (!(us >= 0 && us <= 1e6)) throw new Error(`BITVIT_SPIN_US must be a number of microseconds from 0 to 1e6, got "${env}"`);
+      team.spinMicros = us;
+    }
   }
   return team;
 }
