@@ -223,8 +223,9 @@ export class TernaryMatmulDot {
       // the tile's spare tokens: zero codes (their sums are computed and never read)
       new Uint8Array(heap.memory.buffer, x8 + n * kPad, (padded - n) * kPad).fill(0);
       if (grouped) k.quantize(n, xfAt, kPad, x8, act, rowsum);
-      const args = new Float64Array(heap.memory.buffer, base, units * UNIT_ARGS);
-      let count = 0;
+      // each unit's arguments, as a plain array for the calls here (spreading one is cheap, a
+      // typed array's subarray is not) and in the heap's f64 table for the workers
+      const unitArgs: number[][] = [];
       layers.forEach(({ kernel, weightScale, bias }, i) => {
         const offs = layerOffs[i]!;
         const scale = base + offs.scale, biasAt = base + offs.bias;
@@ -232,17 +233,21 @@ export class TernaryMatmulDot {
         if (bias) f32.set(bias, biasAt / 4);
         else f32.fill(0, biasAt / 4, biasAt / 4 + kernel.outFeatures);
         const outPtr = outAt[i]! >= 0 ? outAt[i]! + 4 * t0 * kernel.outFeatures : base + offs.out;
-        for (let at = 0; at < n; at += tilesPerUnit * TILE, count++) {
-          args.set([
+        for (let at = 0; at < n; at += tilesPerUnit * TILE) {
+          unitArgs.push([
             at, Math.min(tilesPerUnit * TILE, n - at), xfAt, kPad, x8, act, rowsum, kernel.wp, kernel.nPad / STRIP, kernel.nPad,
             base + offs.acc, kernel.outFeatures, scale, weightScale.length === 1 ? 1 : 0, biasAt, outPtr, grouped ? 0 : 1,
-          ], count * UNIT_ARGS);
+          ]);
         }
       });
+      const count = unitArgs.length;
       if (parallel && count > 1) {
-        parallel.team.run({ module: parallel.module, fn: 'unit', count, table: base, nargs: UNIT_ARGS, threads }, (u) => k.unit(...args.subarray(u * UNIT_ARGS, (u + 1) * UNIT_ARGS)));
+        const table = new Float64Array(heap.memory.buffer, base, count * UNIT_ARGS);
+        unitArgs.forEach((a, u) => table.set(a, u * UNIT_ARGS));
+        parallel.team.run({ module: parallel.module, fn: 'unit', count, table: base, nargs: UNIT_ARGS, threads }, (u) => k.unit(...unitArgs[u]!));
+      } else {
+        for (const a of unitArgs) k.unit(...a);
       }
-      else for (let u = 0; u < count; u++) k.unit(...args.subarray(u * UNIT_ARGS, (u + 1) * UNIT_ARGS));
       for (let t = 0; t < n; t++) {
         const s = f32[act / 4 + t]!;
         // s is 0 for an infinite input and NaN for a NaN; a finite row always gives 0 < s < inf

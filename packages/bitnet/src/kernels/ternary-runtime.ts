@@ -307,6 +307,8 @@ export function setTernaryThreads(n: number): void {
   for (const runtime of runtimes.values()) runtime.setThreads(n);
 }
 
+let haveWorkers: boolean | undefined;
 export function ternaryThreads(): number {
-  return nodeWorker() ? threadsWanted : 1;
+  haveWorkers ??= nodeWorker() !== null; // asked on every kernel call: look the module up once
+  return haveWorkers ? threadsWanted : 1;
 }
