@@ -287,17 +287,25 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
 }
 
 /**
- * Scaled dot-product attention (attention.ts) over units of one head and a block of query rows,
- * split over the threads; null (the caller's composite then) for a head dim that is not a multiple
- * of 4, for products the GEMM would run in TypeScript (too small: then the composite's floats are
- * the TypeScript GEMM's), or without the kernels.
+ * The sizes of an attention call ([B, T, heads * d] operands), or null where the kernels decline
+ * it (the caller's composite then): a head dim that is not a multiple of 4, products the GEMM
+ * would run in TypeScript (too small: then the composite's floats are the TypeScript GEMM's), or
+ * no kernels.
  */
-export function attention(q: Tensor, k: Tensor, v: Tensor, heads: number, scale: number, keepProbs: boolean): { out: Tensor; probs: Tensor | null } | null {
+function attentionDims(q: Tensor, k: Tensor, v: Tensor, heads: number) {
   const [b, tq, dim] = q.shape as [number, number, number];
   const tk = k.shape[1]!, dimV = v.shape[2]!;
   const d = dim / heads, dv = dimV / heads;
-  const products = b * heads * tq * tk;
-  if (d % 4 !== 0 || dv % 4 !== 0 || products * Math.min(d, dv) < WASM_MIN_MACS || !ready()) return null;
+  if (d % 4 !== 0 || dv % 4 !== 0 || b * heads * tq * tk * Math.min(d, dv) < WASM_MIN_MACS || !ready()) return null;
+  return { b, tq, tk, dim, dimV, d, dv };
+}
+
+/** Scaled dot-product attention (attention.ts) over units of one head and a block of query rows,
+ *  split over the threads; null where attentionDims declines the call. */
+export function attention(q: Tensor, k: Tensor, v: Tensor, heads: number, scale: number, keepProbs: boolean): { out: Tensor; probs: Tensor | null } | null {
+  const dims = attentionDims(q, k, v, heads);
+  if (!dims) return null;
+  const { b, tq, tk, dim, dimV, d, dv } = dims;
   const kr = rt();
   kr.reset();
   const qAt = kr.put(q.data), kAt = kr.put(k.data), vAt = kr.put(v.data);
@@ -333,16 +341,14 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, heads: number, scale:
 
 /**
  * Attention's backward (attention.ts), one unit per item and head (a head's dK and dV sum over
- * all its query rows); null where the forward would have declined.
+ * all its query rows); null where attentionDims declines the call, as the forward.
  */
 export function attentionBackward(
   q: Tensor, k: Tensor, v: Tensor, probs: Tensor, grad: Tensor, heads: number, scale: number,
 ): { dq: Tensor; dk: Tensor; dv: Tensor } | null {
-  const [b, tq, dim] = q.shape as [number, number, number];
-  const tk = k.shape[1]!, dimV = v.shape[2]!;
-  const d = dim / heads, dv = dimV / heads;
-  const products = b * heads * tq * tk;
-  if (d % 4 !== 0 || dv % 4 !== 0 || products * Math.min(d, dv) < WASM_MIN_MACS || !ready()) return null;
+  const dims = attentionDims(q, k, v, heads);
+  if (!dims) return null;
+  const { b, tq, tk, dim, dimV, d, dv } = dims;
   const kr = rt();
   kr.reset();
   const qAt = kr.put(q.data), kAt = kr.put(k.data), vAt = kr.put(v.data), pAt = kr.put(probs.data), gAt = kr.put(grad.data);

@@ -169,11 +169,6 @@ export class ThreadTeam {
     return threads && memory.buffer instanceof SharedArrayBuffer ? new ThreadTeam(memory, threads) : null;
   }
 
-  /** Workers started so far. */
-  get size(): number {
-    return this.ports.length;
-  }
-
   /** Units the workers (not the callers) have run since the team started. */
   get workerUnits(): number {
     return Atomics.load(this.ctl, WORKER_UNITS);
