@@ -54,7 +54,11 @@ export class BitLinear extends Module implements SharedInputLayer {
   static fromLinear(lin: Linear, opts: Omit<BitLinearOptions, 'bias'> = {}): BitLinear {
     const b = new BitLinear(lin.inFeatures, lin.outFeatures, { ...opts, bias: lin.bias !== null });
     b.weight.data.set(lin.weight.data);
-    if (lin.bias && b.bias) b.bias.data.set(lin.bias.data);
+    b.weight.markChanged();
+    if (lin.bias && b.bias) {
+      b.bias.data.set(lin.bias.data);
+      b.bias.markChanged();
+    }
     return b;
   }
 

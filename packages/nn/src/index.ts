@@ -1,7 +1,7 @@
 // @bitvit/nn: modules, layers, initialisers, losses, optimizers, LR schedules and safetensors I/O.
 export * from './module.js';
 export * as init from './init.js';
-export { Linear, type LinearOptions } from './layers/linear.js';
+export { Linear, prepackLinears, type LinearOptions } from './layers/linear.js';
 export { forwardShared, type SharedInputLayer } from './layers/shared-input.js';
 export { LayerNorm, RMSNorm } from './layers/norm.js';
 export { Identity, GELU, ReLU, Tanh, Dropout } from './layers/basic.js';

@@ -1,4 +1,5 @@
-// Weight initialisers, in place and seeded (torch.nn.init's names, camelCased).
+// Weight initialisers, in place and seeded (torch.nn.init's names, camelCased). Each marks the
+// tensor changed (Tensor.version), so a prepacked copy of it is not used after.
 import { type Generator, defaultGenerator, type Tensor } from '@bitvit/tensor';
 
 function gen(g?: Generator): Generator {
@@ -14,6 +15,7 @@ export function fans(t: Tensor): { fanIn: number; fanOut: number } {
 
 export function constant_(t: Tensor, value: number): Tensor {
   t.data.fill(value);
+  t.markChanged();
   return t;
 }
 
@@ -24,6 +26,7 @@ export function uniform_(t: Tensor, low = 0, high = 1, g?: Generator): Tensor {
   const r = gen(g);
   const d = t.data;
   for (let i = 0; i < d.length; i++) d[i] = low + (high - low) * r.random();
+  t.markChanged();
   return t;
 }
 
@@ -31,6 +34,7 @@ export function normal_(t: Tensor, mean = 0, std = 1, g?: Generator): Tensor {
   const r = gen(g);
   const d = t.data;
   for (let i = 0; i < d.length; i++) d[i] = mean + std * r.normal();
+  t.markChanged();
   return t;
 }
 
@@ -50,6 +54,7 @@ export function truncNormal_(t: Tensor, mean = 0, std = 1, a = -2, b = 2, g?: Ge
     } while (v < a || v > b);
     d[i] = v;
   }
+  t.markChanged();
   return t;
 }
 

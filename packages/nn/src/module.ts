@@ -170,7 +170,10 @@ export abstract class Module {
     if (problems.length) throw new Error(`loadStateDict: ${problems.join('. ')}`);
     for (const [k, t] of own) {
       const src = given.get(k);
-      if (src) t.data.set(src.data);
+      if (src) {
+        t.data.set(src.data);
+        t.markChanged();
+      }
     }
     return { missingKeys, unexpectedKeys };
   }

@@ -2,7 +2,7 @@
 // exact float32 inputs and weights the reference script used (ref/make_nn_reference.py).
 import { describe, expect, it } from 'vitest';
 import { Generator, ones, randn, type Tensor } from '@bitvit/tensor';
-import { Conv2d, Dropout, GELU, Identity, LayerNorm, Linear, Mlp, Module, MultiHeadAttention, RMSNorm, unfoldPatches } from '../src/index.js';
+import { Conv2d, Dropout, GELU, Identity, LayerNorm, Linear, Mlp, Module, MultiHeadAttention, RMSNorm, SGD, prepackLinears, unfoldPatches } from '../src/index.js';
 import { expectClose, ref, setData, toTensor, type LayerCase } from './helpers.js';
 
 type Forward = (x: Tensor) => Tensor;
@@ -48,6 +48,31 @@ describe('Linear', () => {
 
   it('names the shapes when the input width is wrong', () => {
     expect(() => new Linear(5, 4).forward(ones([2, 6]))).toThrow(/linear: input \[2,6\] does not match weight \[4,5\]/);
+  });
+
+  it('prepack(): the same outputs, and the new weights after an optimizer step or loadStateDict', () => {
+    const m = new Linear(48, 40, { generator: new Generator(4) });
+    const plain = new Linear(48, 40);
+    plain.loadStateDict(m.stateDict());
+    const x = randn([3, 17, 48], { generator: new Generator(5) });
+    expect(m.prepack()).toBe(true);
+    expect(m.forward(x).data).toEqual(plain.forward(x).data);
+    // a training step on both: the prepacked layer must not keep multiplying by the old weights
+    for (const layer of [m, plain]) {
+      const opt = new SGD(layer.parameters(), { lr: 0.5 });
+      layer.forward(x).sum().backward();
+      opt.step();
+    }
+    expect(m.forward(x).data).toEqual(plain.forward(x).data);
+    expect(m.prepack()).toBe(true);
+    const other = new Linear(48, 40, { generator: new Generator(6) });
+    m.loadStateDict(other.stateDict());
+    expect(m.forward(x).data).toEqual(other.forward(x).data);
+  });
+
+  it('prepackLinears packs every Linear of a module tree', () => {
+    const mlp = new Mlp(16, 32);
+    expect(prepackLinears(mlp)).toBe(2);
   });
 });
 

@@ -20,7 +20,8 @@ export type { Backend, UnaryOp, BinaryOp, ReduceOp, LayerNormResult } from './ke
 export {
   cpuBackend, cpuReference, cpuSimdEnabled, setCpuSimd, setKernelThreads, kernelThreads, loadKernels,
 } from './kernels/cpu/index.js';
-export { gemm, gemmReference, gemmInfo, setGemmThreads, enableRelaxedSimd, type GemmArgs } from './kernels/gemm/index.js';
+export { gemm, gemmReference, gemmInfo, setGemmThreads, enableRelaxedSimd, packOperandB, type GemmArgs } from './kernels/gemm/index.js';
+export { PackedOperand } from './kernels/gemm/packed.js';
 // the gpu.js backend and its device; gpu.js itself loads only when a device opens
 export { gpuBackend, GpuStorage, tidy, type GpuBackend, type GpuBackendMode } from './kernels/gpu/backend.js';
 export { GpuDevice, GpuArray, type GpuInfo, type GpuMode, type GpuModeRequest } from './kernels/gpu/device.js';

@@ -30,6 +30,13 @@ export class Tensor {
   node: GraphNode | null = null;
   /** A name for printing and error messages (parameters get theirs from their module). */
   name?: string;
+  /**
+   * Counts changes to the values made in place (optimizer steps, loadStateDict, the init
+   * functions, setStorage), as PyTorch's `_version`: what a copy of them, such as a prepacked
+   * weight (prepackLinearWeight), checks before use. Code that writes `data` itself calls
+   * markChanged().
+   */
+  version = 0;
 
   private storage: Float32Array | DeviceStorage;
 
@@ -63,6 +70,12 @@ export class Tensor {
       throw new Error(`Tensor.setStorage: ${storage.length} values for shape ${shapeStr(this.shape)}`);
     }
     this.storage = storage;
+    this.version++;
+  }
+
+  /** Records that the values were changed in place (see `version`). */
+  markChanged(): void {
+    this.version++;
   }
 
   get ndim(): number {

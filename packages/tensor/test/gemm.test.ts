@@ -189,6 +189,47 @@ describe('operands that live in the heap (read and written in place)', () => {
   }
 });
 
+describe('a B packed once (packedB)', () => {
+  // every case with one B for the call, on each engine: the same floats as packing per call (the
+  // small-memory engine cuts the call differently without B's copies, so there: the definition's)
+  const oneB = allCases.filter((c) => (c.batch ?? 1) === 1 || c.strideB === 0);
+  const engines = [['1 thread', oneThread], ['2 threads', twoThreads], ['split to fit a small memory', splitting]] as const;
+  for (const [label, engine] of engines) {
+    it.each(oneB.map((c, i) => [name(c), c, i] as const))(`${label}: %s`, (_, c, i) => {
+      const args = makeArgs(c, 7000 + i);
+      const want = args.C.slice();
+      if (engine === splitting) naiveGemm({ ...args, C: want });
+      else engine!.run(resolveGemmArgs({ ...args, C: want }));
+      const packedB = engine!.packB(args.B.subarray(args.bOff ?? 0), args.transB, c.K, c.N);
+      engine!.run(resolveGemmArgs({ ...args, packedB }));
+      if (engine === splitting) expectClose(args.C, want, c.K, name(c));
+      else expect(args.C).toEqual(want);
+    });
+  }
+
+  it('is a copy: B changed after packing is not seen', () => {
+    const args = makeArgs({ M: 9, N: 20, K: 30, transB: true }, 3);
+    const packedB = oneThread!.packB(args.B, true, 30, 20);
+    const want = args.C.slice();
+    oneThread!.run(resolveGemmArgs({ ...args, C: want }));
+    args.B.fill(0);
+    oneThread!.run(resolveGemmArgs({ ...args, packedB }));
+    expect(args.C).toEqual(want);
+  });
+
+  it('is checked against the call', () => {
+    const packedB = oneThread!.packB(new Float32Array(12), false, 3, 4);
+    const C = new Float32Array(8);
+    expect(() => gemm({ transA: false, transB: false, M: 2, N: 4, K: 2, A: new Float32Array(4), B: new Float32Array(8), C, packedB })).toThrow(
+      /packedB holds a 3x4 op\(B\)/,
+    );
+    expect(() =>
+      gemm({ transA: false, transB: false, M: 1, N: 4, K: 3, A: new Float32Array(6), B: new Float32Array(24), C, batch: 2, strideB: 12, packedB }),
+    ).toThrow(/the items have Bs of their own/);
+    expect(() => oneThread!.packB(new Float32Array(11), false, 3, 4)).toThrow(/B has 11 values, a 3x4 op\(B\) needs 12/);
+  });
+});
+
 describe('wasm engine', () => {
   it('is what gemm uses on this Node', () => {
     expect(simd).toBe(true);

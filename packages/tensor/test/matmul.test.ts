@@ -1,7 +1,7 @@
 // matmul (2-D, batched, broadcast batch dims, 1-D operands, transposed operands) and linear:
 // values against a plain double-precision triple loop, gradient checks, and shape errors.
 import { describe, expect, it } from 'vitest';
-import { Tensor, getBackend, linear, matmul, tensor } from '../src/index.js';
+import { Tensor, getBackend, linear, matmul, prepackLinearWeight, tensor } from '../src/index.js';
 import { gemmInfo } from '../src/kernels/gemm/index.js';
 import { expectClose, expectGradOk, normal } from './helpers.js';
 
@@ -198,6 +198,44 @@ describe('at sizes that take the SIMD GEMM and its threads (odd sizes: partial t
       for (let r = 0; r < 132; r++) sum += g2.data[r * 90 + j]!;
       return sum;
     }), tol);
+  });
+});
+
+describe('linear with a prepacked weight', () => {
+  it('gives the same floats and gradients as packing per call', () => {
+    const x = normal([2, 33, 100], 60).requiresGrad_();
+    const w = normal([70, 100], 61).requiresGrad_();
+    const bias = normal([70], 62);
+    const packed = prepackLinearWeight(w);
+    expect(packed).not.toBeNull();
+    expect(packed!.holds(w)).toBe(true);
+    const g = normal([2, 33, 70], 63);
+    const y = linear(x, w, bias, packed);
+    y.backward(g);
+    const [gx, gw] = [x.grad!.data.slice(), w.grad!.data.slice()];
+    x.grad = null;
+    w.grad = null;
+    const want = linear(x, w, bias);
+    want.backward(g);
+    expect(y.data).toEqual(want.data);
+    expect(gx).toEqual(x.grad!.data);
+    expect(gw).toEqual(w.grad!.data);
+  });
+
+  it('is ignored once the weight has changed (markChanged) or for another weight', () => {
+    const x = normal([9, 40], 64);
+    const w = normal([30, 40], 65);
+    const packed = prepackLinearWeight(w)!;
+    w.data.fill(0.5);
+    w.markChanged();
+    expect(packed.holds(w)).toBe(false);
+    expect(linear(x, w, null, packed).data).toEqual(linear(x, w).data); // the new values
+    const other = normal([30, 40], 66);
+    expect(linear(x, other, null, packed).data).toEqual(linear(x, other).data);
+  });
+
+  it('rejects a weight that is not [out, in]', () => {
+    expect(() => prepackLinearWeight(normal([4], 1))).toThrow(/prepackLinearWeight: weight \[4\] is not \[out, in\]/);
   });
 });
 

@@ -60,6 +60,7 @@ export abstract class Optimizer {
         }
         st.step++;
         this.update(p, p.grad, group, st);
+        p.markChanged(); // updated in place: a prepacked copy (Tensor.version) is stale now
       }
     }
   }

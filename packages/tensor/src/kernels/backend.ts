@@ -2,6 +2,7 @@
 // Ops (ops/*.ts) hold the math and the autograd; a backend only computes. The CPU backend is the
 // reference; the gpu.js backend implements the same interface and is tested against it.
 import type { Tensor } from '../tensor.js';
+import type { PackedOperand } from './gemm/packed.js';
 
 export type UnaryOp =
   | 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'abs' | 'sign' | 'tanh' | 'sigmoid'
@@ -60,7 +61,7 @@ export interface Backend {
    * `bias` (a vector of N, optional) is added to every row of every product, last: a Linear's
    * bias, which the CPU backend adds in the GEMM's store instead of in a pass of its own.
    */
-  matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias?: Tensor | null): Tensor;
+  matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias?: Tensor | null, packedB?: PackedOperand | null): Tensor;
 
   /**
    * Optional: scaled dot-product attention in one kernel, softmax(scale * q k^T) v per head, for

@@ -3,10 +3,11 @@
 import { Tensor } from '../../tensor.js';
 import { broadcastShapes, broadcastStrides, shapeStr, sizeOf, stridesOf } from '../../shape.js';
 import { gemm } from '../gemm/index.js';
+import type { PackedOperand } from '../gemm/packed.js';
 import { allocFloats } from '../../storage.js';
 import { collapseDims } from './loops.js';
 
-export function matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: Tensor | null = null): Tensor {
+export function matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: Tensor | null = null, packedB: PackedOperand | null = null): Tensor {
   const ra = a.shape.length;
   const rb = b.shape.length;
   const [aRows, aCols] = [a.shape[ra - 2]!, a.shape[ra - 1]!];
@@ -33,7 +34,7 @@ export function matmul(a: Tensor, b: Tensor, transA: boolean, transB: boolean, b
 
   // x[..., M, K] @ W[K, N] with no batch on b and no transpose of a: one tall GEMM (the Linear case).
   if (batchB.length === 0 && !transA) {
-    gemm({ transA, transB, M: M * sizeOf(batchA), N, K, A, B, C: out, bias: biasData });
+    gemm({ transA, transB, M: M * sizeOf(batchA), N, K, A, B, C: out, bias: biasData, packedB });
     return new Tensor(out, [...batch, M, N]);
   }
   const nb = sizeOf(batch);

@@ -1,4 +1,5 @@
 // The GEMM call's arguments, their defaults, and the checks every path runs first.
+import type { PackedOperand } from './packed.js';
 
 /** C = op(A) @ op(B) (+ C if accumulate) (+ bias), row-major float32.
  *  op(A) is M x K: A is M x K row-major when !transA, K x M row-major when transA.
@@ -27,6 +28,9 @@ export interface GemmArgs {
   accumulate?: boolean;
   bias?: Float32Array | null;
   biasOff?: number;
+  /** op(B) already packed (WasmGemm.packB, from this B): the SIMD path reads it instead of copying
+   *  and packing B again; the TypeScript path reads B. Only for one B (batch 1 or strideB 0). */
+  packedB?: PackedOperand | null;
 }
 
 /** GemmArgs with every default filled in. */
@@ -51,6 +55,7 @@ export function resolveGemmArgs(args: GemmArgs): GemmCall {
     accumulate: args.accumulate ?? false,
     bias: args.bias ?? null,
     biasOff: args.biasOff ?? 0,
+    packedB: args.packedB ?? null,
   };
   const where = `gemm(M=${M}, N=${N}, K=${K}, batch=${batch}, transA=${transA}, transB=${transB})`;
   for (const [name, n] of [['M', M], ['N', N], ['K', K], ['batch', batch]] as const) {
@@ -77,6 +82,10 @@ export function resolveGemmArgs(args: GemmArgs): GemmCall {
     if (!isCount(call.biasOff) || call.biasOff + N > call.bias.length) {
       throw new Error(`${where}: bias needs ${N} elements from offset ${call.biasOff} but has ${call.bias.length}`);
     }
+  }
+  const packed = call.packedB;
+  if (packed && (packed.K !== K || packed.N !== N || (batch > 1 && call.strideB !== 0))) {
+    throw new Error(`${where}: packedB holds a ${packed.K}x${packed.N} op(B)${batch > 1 && call.strideB !== 0 ? ', and the items have Bs of their own' : ''}`);
   }
   if (batch > 1 && call.strideC !== 0 && call.strideC < M * N) {
     throw new Error(`${where}: strideC ${call.strideC} makes the ${M}x${N} outputs overlap (use 0 or at least ${M * N})`);

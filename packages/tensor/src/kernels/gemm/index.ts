@@ -11,6 +11,7 @@
 import { resolveGemmArgs, type GemmArgs } from './args.js';
 import { gemmReference } from './reference.js';
 import { WasmGemm, hasRelaxedSimd, hasWasmSimd } from './wasm-gemm.js';
+import type { PackedOperand } from './packed.js';
 
 export type { GemmArgs } from './args.js';
 export { gemmReference } from './reference.js';
@@ -46,6 +47,12 @@ export function gemm(args: GemmArgs): void {
   const wasm = wasmEngine();
   if (wasm && call.M * call.N * call.K * call.batch >= WASM_MIN_MACS) wasm.run(call);
   else gemmReference(call);
+}
+
+/** op(B) packed once for gemm calls that pass it as GemmArgs.packedB (B is K x N, or N x K when
+ *  transB); null where the WebAssembly GEMM is missing (the TypeScript kernel packs nothing). */
+export function packOperandB(B: Float32Array, transB: boolean, K: number, N: number): PackedOperand | null {
+  return wasmEngine()?.packB(B, transB, K, N) ?? null;
 }
 
 /**

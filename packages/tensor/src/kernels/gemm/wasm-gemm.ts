@@ -29,6 +29,7 @@ import { MAX_WORKERS, threadTeam, type TeamModule } from '../wasm/team.js';
 import { HEAP_INITIAL_PAGES, HEAP_MAX_PAGES, HEAP_SLACK, Heap, theHeap } from '../wasm/heap.js';
 import { buildGemmModule, PACK, UNIT, type KernelShape } from './wasm-kernel.js';
 import { ModuleBuilder, type FunctionBody } from '../wasm/builder.js';
+import { PackedOperand } from './packed.js';
 
 export interface Tiling extends KernelShape {
   /** rows of C per unit of work (a multiple of mr) */
@@ -164,8 +165,11 @@ export class WasmGemm {
       for (let item = 0; item < batch; item++) this.runProblem(itemOf(p, item));
       return;
     }
+    if (p.packedB && p.packedB.nr !== this.tiling.nr) p = { ...p, packedB: null }; // packed for another tiling
     const layout = this.layout(p);
-    if (layout.end > this.splitBytes && p.batch * p.M * p.N * p.K > 1) this.runHalves(p);
+    // a problem too big for the memory is cut up as usual, packing B per piece (the pieces of
+    // such a product take far longer than packing)
+    if (layout.end > this.splitBytes && p.batch * p.M * p.N * p.K > 1) this.runHalves({ ...p, packedB: null });
     else this.runFitting(p, layout);
   }
 
@@ -215,16 +219,16 @@ export class WasmGemm {
     const colBlocks = Math.ceil(nPanels / colBlockPanels);
     const units = p.batch * rowBlocks * colBlocks;
     const aItems = p.strideA === 0 ? 1 : p.batch;
-    const bItems = p.strideB === 0 ? 1 : p.batch;
+    const bItems = p.packedB ? 0 : p.strideB === 0 ? 1 : p.batch; // a packed B is neither copied nor packed
     const packTasks = bItems * Math.ceil(nPanels / PACK_TASK_STRIPS);
     // A and B as stored, the items one after another, and after the last one room for the rows
     // its last panel or strip reads past the end: whole rows when k runs along the stored rows, a
     // few floats when it runs across them. (Earlier items read into the next one: any finite
     // numbers do, they only reach padding.)
     const aBytes = p.M * p.K * 4;
-    const bBytes = p.K * p.N * 4;
+    const bBytes = bItems ? p.K * p.N * 4 : 0;
     const aSlack = mr * (p.transA ? 1 : p.K) * 4;
-    const bSlack = nr * (p.transB ? p.K : 1) * 4;
+    const bSlack = bItems ? nr * (p.transB ? p.K : 1) * 4 : 0;
     const bPackedBytes = nPanels * nr * p.K * 4;
     const ldcBuffer = nPanels * nr; // floats per row of a C buffer
     const cBytes = align64(mPanels * mr * ldcBuffer * 4);
@@ -261,18 +265,11 @@ export class WasmGemm {
       return at >= 0 && tight && slack <= HEAP_SLACK ? at + 4 * off : -1;
     };
     let aBase = inPlace(p.A, p.aOff, p.strideA, p.lda, L.aItems, aRows, aCols, L.aSlack);
-    let bBase = inPlace(p.B, p.bOff, p.strideB, p.ldb, L.bItems, bRows, bCols, L.bSlack);
     if (aBase < 0) {
       aBase = L.aBase;
       copyItems(p.A, p.aOff, p.strideA, p.lda, f32, aBase / 4, aRows * aCols, aCols, L.aItems, aRows, aCols);
       const end = aBase / 4 + L.aItems * aRows * aCols;
       f32.fill(0, end, end + L.aSlack / 4);
-    }
-    if (bBase < 0) {
-      bBase = L.bBase;
-      copyItems(p.B, p.bOff, p.strideB, p.ldb, f32, bBase / 4, bRows * bCols, bCols, L.bItems, bRows, bCols);
-      const end = bBase / 4 + L.bItems * bRows * bCols;
-      f32.fill(0, end, end + L.bSlack / 4);
     }
     // C written in place by the micro-kernel: when it lives in the heap and is whole tiles (M a
     // multiple of MR, N of NR), so no tile reaches past its rows or columns
@@ -293,27 +290,14 @@ export class WasmGemm {
       f32.fill(0, L.biasBase / 4 + p.N, L.biasBase / 4 + L.nPanels * nr);
     }
 
-    // (2) pack B: op(B) transposed is N rows of depth K; with B transposed, k runs along B's rows
-    let record = L.packTable / 4;
-    for (let item = 0; item < L.bItems; item++) {
-      for (let strip = 0; strip < L.nPanels; strip += PACK_TASK_STRIPS) {
-        i32[record + PACK.src / 4] = bBase + item * L.bBytes + strip * nr * (p.transB ? p.K : 1) * 4;
-        i32[record + PACK.ld / 4] = bCols * 4;
-        i32[record + PACK.kContiguous / 4] = p.transB ? 1 : 0;
-        i32[record + PACK.panels / 4] = Math.min(PACK_TASK_STRIPS, L.nPanels - strip);
-        i32[record + PACK.depth / 4] = p.K;
-        i32[record + PACK.dst / 4] = L.bPackedBase + item * L.bPackedBytes + strip * nr * p.K * 4;
-        record += PACK.bytes / 4;
-      }
-    }
-    const parallelPack = L.threads > 1 && L.bItems * L.bPackedBytes >= PARALLEL_PACK_FLOATS * 4;
-    this.runJob('packTask', L.packTable, L.packTasks, PACK.bytes, null, parallelPack ? L.threads : 1);
+    // (2) pack B (B copied in first where needed), unless the call brings it packed
+    this.packOperandB(p, L, L.bPackedBase);
 
     // (3) compute units
-    record = L.unitTable / 4;
+    let record = L.unitTable / 4;
     for (let item = 0; item < p.batch; item++) {
       const aItem = aBase + (p.strideA === 0 ? 0 : item) * L.aBytes;
-      const bItem = L.bPackedBase + (p.strideB === 0 ? 0 : item) * L.bPackedBytes;
+      const bItem = p.packedB ? p.packedB.at : L.bPackedBase + (p.strideB === 0 ? 0 : item) * L.bPackedBytes;
       const cItem = direct ? cAt + 4 * (p.cOff + item * p.strideC) : L.cBase + item * L.cBytes;
       const ldc = direct ? p.ldc : L.ldcBuffer; // floats from one row of C (or its buffer) to the next
       for (let rb = 0; rb < L.rowBlocks; rb++) {
@@ -352,6 +336,58 @@ export class WasmGemm {
       this.moveRows(L.cBase + item * L.cBytes, L.ldcBuffer * 4, L.cBase + item * p.M * p.N * 4, p.N * 4, p.M, p.N * 4);
     }
     copyItems(this.heap.f32, L.cBase / 4, p.M * p.N, p.N, p.C, p.cOff, p.strideC, p.ldc, p.batch, p.M, p.N);
+  }
+
+  /**
+   * op(B) of each of the layout's bItems B items packed to dst (one after another, bPackedBytes
+   * each): B read where it is when it lives in the heap, else copied in first (L.bBase). op(B)
+   * transposed is N rows of depth K; with B transposed, k runs along B's rows.
+   */
+  private packOperandB(p: Problem, L: Layout, dst: number): void {
+    if (L.bItems === 0) return;
+    const { nr } = this.tiling;
+    const [bRows, bCols] = p.transB ? [p.N, p.K] : [p.K, p.N];
+    const at = this.heap.address(p.B);
+    const tight = p.ldb === bCols && (L.bItems === 1 || p.strideB === bRows * bCols);
+    let bBase = at >= 0 && tight && L.bSlack <= HEAP_SLACK ? at + 4 * p.bOff : -1;
+    if (bBase < 0) {
+      bBase = L.bBase;
+      copyItems(p.B, p.bOff, p.strideB, p.ldb, this.heap.f32, bBase / 4, bRows * bCols, bCols, L.bItems, bRows, bCols);
+      const end = bBase / 4 + L.bItems * bRows * bCols;
+      this.heap.f32.fill(0, end, end + L.bSlack / 4);
+    }
+    const i32 = this.heap.i32;
+    let record = L.packTable / 4;
+    for (let item = 0; item < L.bItems; item++) {
+      for (let strip = 0; strip < L.nPanels; strip += PACK_TASK_STRIPS) {
+        i32[record + PACK.src / 4] = bBase + item * L.bBytes + strip * nr * (p.transB ? p.K : 1) * 4;
+        i32[record + PACK.ld / 4] = bCols * 4;
+        i32[record + PACK.kContiguous / 4] = p.transB ? 1 : 0;
+        i32[record + PACK.panels / 4] = Math.min(PACK_TASK_STRIPS, L.nPanels - strip);
+        i32[record + PACK.depth / 4] = p.K;
+        i32[record + PACK.dst / 4] = dst + item * L.bPackedBytes + strip * nr * p.K * 4;
+        record += PACK.bytes / 4;
+      }
+    }
+    const parallelPack = L.threads > 1 && L.bItems * L.bPackedBytes >= PARALLEL_PACK_FLOATS * 4;
+    this.runJob('packTask', L.packTable, L.packTasks, PACK.bytes, null, parallelPack ? L.threads : 1);
+  }
+
+  /**
+   * op(B) packed once, for calls that pass it as GemmArgs.packedB (a layer's weights at
+   * inference): B is K x N row-major, or N x K when transB. A copy: later changes to B are not in it.
+   */
+  packB(B: Float32Array, transB: boolean, K: number, N: number): PackedOperand {
+    if (B.length < K * N) throw new Error(`WasmGemm.packB: B has ${B.length} values, a ${K}x${N} op(B) needs ${K * N}`);
+    const probe: Problem = {
+      transA: false, transB, M: 1, N, K, A: B, B, C: B, batch: 1, aOff: 0, bOff: 0, cOff: 0, strideA: K, strideB: K * N, strideC: N,
+      accumulate: false, bias: null, biasOff: 0, packedB: null, lda: K, ldb: transB ? K : N, ldc: N,
+    };
+    if (K * N === 0) return new PackedOperand(this.heap, 0, 0, K, N, this.tiling.nr); // nothing to pack (nor to multiply)
+    const L = this.inRegion(this.layout(probe));
+    const at = this.heap.alloc(L.bPackedBytes);
+    this.packOperandB(probe, L, at);
+    return new PackedOperand(this.heap, at, L.bPackedBytes, K, N, this.tiling.nr);
   }
 
   /**
