@@ -15,20 +15,26 @@
 // the 8 lanes (v128.load16_splat), and does 8 dots and 8 int16 adds into 8 accumulators, lane j
 // of accumulator (token r, half h) holding output 8h + j. |dot lane| <= 2 * 128 * 2 = 512, so 63
 // pairs fit int16 (32256); longer rows are summed in chunks of 63 pairs, each widened into the
-// int32 tile in memory.
+// tile-strip's int32 sums (a 256-byte scratch per unit), which are rescaled as soon as they are
+// complete.
 //
 // Steps of a call (one module for every layer, in the tensor heap of @bitvit/tensor, so inputs and
 // outputs that live there are read and written in place). A call is cut into units of whole
-// 4-token tiles, each running the three steps on its own tokens (unit()); big calls share their
+// 4-token tiles, each running the two steps on its own tokens (unit()); big calls share their
 // units with worker threads (@bitvit/tensor's thread team, ternaryThreads() of them):
 //   quantize(tokens, x, kPad, x8, act, rowsum)  per token: s = 127 / max(absmax, 1e-5) into act (the
 //     same f32 steps as quantizeActivationsInt8), codes round(x * s) (half to even) into x8, and
 //     their sum into rowsum
-//   dot(tiles, x8, kPad, wp, strips, nPad, acc)  acc[t, o] = sum_k x8[t, k] (w[o, k] + 1), int32
-//   rescale(tokens, n, nPad, acc, rowsum, act, scale, perTensor, bias, out)
-//     out[t, o] = float(acc[t, o] - rowsum[t]) * (scale[o] / act[t]) + bias[o]
+//   dot(tokens, x8, kPad, wp, strips, acc, rowsum, act, scale, perTensor, bias, out, n, ldOut)
+//     per tile and strip: sum[t, o] = sum_k x8[t, k] (w[o, k] + 1) in int32, then
+//     out[t, o] = float(sum[t, o] - rowsum[t]) * (scale[o] / act[t]) + bias[o]
 // Measured (one thread, 4160 tokens, 192 -> 768, before the rescale): 68 GMAC/s against the float
-// GEMM's 21 on the same core at the same time. In TernaryLinear (packages/bitnet/bench/model):
+// GEMM's 21 on the same core at the same time. The whole call: 62-65 GMAC/s on one thread at 65 and
+// 1040 tokens, ~120 on two at 1040 (timing TernaryMatmulDot.linear in a loop, 2026-11-27 07:00 UTC). Tried and not
+// kept: tiles of 5 and 6 tokens (43-48 GMAC/s: 10-12 accumulators, V8 then keeps fewer in
+// registers), the pair loop unrolled 2 and 4 times (52 and 42), token codes interleaved per tile
+// (one pointer instead of four: within 3%), and cutting small calls by outputs instead of tokens
+// (slower in a model: 1.45 -> 2.0 ms a forward for the 192 -> 768 layers). In TernaryLinear (packages/bitnet/bench/model):
 // 1.5-2.3x the float GEMM (two threads) at vit-tiny-32's 65 tokens, 1.4-2.2x at 4160.
 
 import { HEAP_MAX_PAGES, Heap, theHeap, threadTeam, wasm, type TeamModule } from '@bitvit/tensor';
@@ -48,8 +54,10 @@ const TOKENS_PER_JOB = 1024;
 /** Calls of fewer multiply-adds stay on this thread (about 60 us here; a worker's wake-up costs 15-30:
  *  at 2 M, vit-tiny-32's 192 x 192 layers at 65 tokens took 0.113 ms on two threads, 0.089 on one). */
 const PARALLEL_MIN_MACS = 1 << 22;
+/** Bytes of a unit's scratch: one tile-strip's int32 sums (TILE x STRIP). */
+const ACC_SCRATCH = TILE * STRIP * 4;
 /** unit()'s arguments: see emitUnit. */
-const UNIT_ARGS = 17;
+const UNIT_ARGS = 16;
 
 let relaxedDot: boolean | undefined;
 /** Whether i16x8.relaxed_dot_i8x16_i7x16_s validates (relaxed SIMD: Node 22+, Chrome 114+; Node 20
@@ -194,7 +202,7 @@ export class TernaryMatmulDot {
       const tilesPerUnit = Math.ceil(tiles / unitsPerLayer);
       const units = layers.length * Math.ceil(tiles / tilesPerUnit);
       // scratch: unit table (f64) | xf (float rows of kPad, if copied) | x8 | act | rowsum | then per
-      // layer: scale | bias | acc | out (if not in the heap)
+      // layer: scale | bias | the units' sums scratch | out (if not in the heap)
       let end = units * UNIT_ARGS * 8;
       const xf = xAt >= 0 ? -1 : end;
       if (xAt < 0) end += 4 * n * kPad;
@@ -206,7 +214,7 @@ export class TernaryMatmulDot {
         const scale = end;
         const bias = (end += 4 * kernel.nPad);
         const acc = (end += 4 * kernel.nPad);
-        const out = (end += 4 * padded * kernel.nPad);
+        const out = (end += (padded / TILE) * ACC_SCRATCH); // a scratch per unit (at most one per tile)
         if (outAt[i]! < 0) end += 4 * n * kernel.outFeatures;
         return { scale, bias, acc, out };
       });
@@ -235,8 +243,8 @@ export class TernaryMatmulDot {
         const outPtr = outAt[i]! >= 0 ? outAt[i]! + 4 * t0 * kernel.outFeatures : base + offs.out;
         for (let at = 0; at < n; at += tilesPerUnit * TILE) {
           unitArgs.push([
-            at, Math.min(tilesPerUnit * TILE, n - at), xfAt, kPad, x8, act, rowsum, kernel.wp, kernel.nPad / STRIP, kernel.nPad,
-            base + offs.acc, kernel.outFeatures, scale, weightScale.length === 1 ? 1 : 0, biasAt, outPtr, grouped ? 0 : 1,
+            at, Math.min(tilesPerUnit * TILE, n - at), xfAt, kPad, x8, act, rowsum, kernel.wp, kernel.nPad / STRIP,
+            base + offs.acc + (at / TILE) * ACC_SCRATCH, kernel.outFeatures, scale, weightScale.length === 1 ? 1 : 0, biasAt, outPtr, grouped ? 0 : 1,
           ]);
         }
       });
@@ -271,26 +279,25 @@ export interface DotLayerCall {
   out: Float32Array;
 }
 
-/** Emits unit(), quantize(), dot() and rescale() (the module imports the tensor heap's memory). */
+/** Emits unit(), quantize() and dot() (the module imports the tensor heap's memory). */
 export function buildDotModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
   const m = new wasm.ModuleBuilder().importMemory(1, sharedMemory ? HEAP_MAX_PAGES : undefined, sharedMemory);
   const unit = m.addFunction('unit', new Array<'i32'>(UNIT_ARGS).fill('i32'));
   const quantize = emitQuantize(m);
   const dot = emitDot(m);
-  const rescale = emitRescale(m);
-  emitUnit(unit, quantize, dot, rescale);
+  emitUnit(unit, quantize, dot);
   return m.build();
 }
 
 /**
- * unit(first, tokens, xf, kPad, x8, act, rowsum, wp, strips, nPad, acc, n, scale, perTensor, bias, out, quant):
+ * unit(first, tokens, xf, kPad, x8, act, rowsum, wp, strips, acc, n, scale, perTensor, bias, out, quant):
  * quantize (if quant is 1; a group's input is quantized before its units), sum and rescale tokens
  * [first, first + tokens) of a call (first a multiple of 4), with the call's arrays: a worker's
- * share, or the whole call on one thread.
+ * share, or the whole call on one thread. acc is the unit's 256-byte scratch.
  */
-function emitUnit(f: wasm.FunctionBody, quantize: wasm.FunctionBody, dot: wasm.FunctionBody, rescale: wasm.FunctionBody): void {
-  const [first, tokens, xf, kPad, x8, act, rowsum, wp, strips, nPad, acc, n, scale, perTensor, bias, out, quant] = Array.from({ length: UNIT_ARGS }, (_, i) => i) as [
-    number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number,
+function emitUnit(f: wasm.FunctionBody, quantize: wasm.FunctionBody, dot: wasm.FunctionBody): void {
+  const [first, tokens, xf, kPad, x8, act, rowsum, wp, strips, acc, n, scale, perTensor, bias, out, quant] = Array.from({ length: UNIT_ARGS }, (_, i) => i) as [
+    number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number,
   ];
   const at = (base: number, bytesPerToken: () => void): void => {
     f.get(base).get(first);
@@ -309,20 +316,16 @@ function emitUnit(f: wasm.FunctionBody, quantize: wasm.FunctionBody, dot: wasm.F
   floatAt(rowsum);
   f.call(quantize);
   f.end();
-  // dot(tiles, x8, kPad, wp, strips, nPad, acc)
-  f.get(tokens).i32(TILE - 1).op('i32.add').i32(2).op('i32.shr_u');
+  // dot(tokens, x8, kPad, wp, strips, acc, rowsum, act, scale, perTensor, bias, out, n, ldOut)
+  f.get(tokens);
   codesAt();
-  f.get(kPad).get(wp).get(strips).get(nPad);
-  at(acc, () => f.get(nPad).i32(2).op('i32.shl'));
-  f.call(dot);
-  // rescale(tokens, n, nPad, acc, rowsum, act, scale, perTensor, bias, out)
-  f.get(tokens).get(n).get(nPad);
-  at(acc, () => f.get(nPad).i32(2).op('i32.shl'));
+  f.get(kPad).get(wp).get(strips).get(acc);
   floatAt(rowsum);
   floatAt(act);
   f.get(scale).get(perTensor).get(bias);
   at(out, () => f.get(n).i32(2).op('i32.shl'));
-  f.call(rescale);
+  f.get(n).get(n);
+  f.call(dot);
 }
 
 /** `for (index = 0; index < limit; index += step) body()` */
@@ -381,28 +384,32 @@ function emitQuantize(m: wasm.ModuleBuilder): wasm.FunctionBody {
   return f;
 }
 
-/** dot(tiles, x8, kPad, wp, strips, nPad, acc): int32 sums of 4-token tiles by 16-output strips. */
+/**
+ * dot(tokens, x8, kPad, wp, strips, acc, rowsum, act, scale, perTensor, bias, out, n, ldOut): for
+ * each 4-token tile and 16-output strip, the int32 sums sum_k x8[t, k] (w[o, k] + 1), then at once
+ * out[t, o] = float(sum - rowsum[t]) * (scale[o or 0] / act[t]) + bias[o] (the table kernel's f32
+ * steps: a division, a multiply and an add, none fused) for the real tokens (< tokens) and outputs
+ * (< n). acc is this call's 256-byte scratch: the tile-strip's sums, when K takes several int16
+ * chunks. (The sums of a whole call went to memory first and a second pass rescaled them: the
+ * same speed as measured here, but up to 3 MiB of scratch at 1024 tokens by 768 outputs.)
+ */
 function emitDot(m: wasm.ModuleBuilder): wasm.FunctionBody {
-  const f = m.addFunction('dot', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
-  const [tiles, x8, kPad, wp, strips, nPad, accOut] = [0, 1, 2, 3, 4, 5, 6];
-  const tile = f.local('i32'), strip = f.local('i32'), pw = f.local('i32'), po = f.local('i32');
+  const f = m.addFunction('dot', new Array<'i32'>(14).fill('i32'));
+  const [tokens, x8, kPad, wp, strips, accOut, rowsum, act, scale, perTensor, bias, out, n, ldOut] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+  const tiles = f.local('i32'), tile = f.local('i32'), strip = f.local('i32'), pw = f.local('i32');
   const px = Array.from({ length: TILE }, () => f.local('i32')); // the tile's token rows of codes
-  const left = f.local('i32'), chunk = f.local('i32'), pairs = f.local('i32'), rowBytes = f.local('i32');
+  const left = f.local('i32'), chunk = f.local('i32'), pairs = f.local('i32');
+  const t = f.local('i32'), o = f.local('i32'), orow = f.local('i32');
   const acc = Array.from({ length: 2 * TILE }, () => f.local('v128'));
   const b = [f.local('v128'), f.local('v128')];
   const a = f.local('v128');
+  const rs = f.local('v128'), sv = f.local('v128'), d = f.local('v128'), res = f.local('v128');
   f.get(kPad).i32(1).op('i32.shr_u').set(pairs);
-  f.get(nPad).i32(2).op('i32.shl').set(rowBytes);
+  f.get(tokens).i32(TILE - 1).op('i32.add').i32(2).op('i32.shr_u').set(tiles);
   loop(f, tile, tiles, 1, () => {
     loop(f, strip, strips, 1, () => {
-      // the tile's int32 sums start at 0: acc + (tile * 4 rows) * rowBytes + strip * 64
-      f.get(accOut).get(tile).i32(TILE).op('i32.mul').get(rowBytes).op('i32.mul').op('i32.add');
-      f.get(strip).i32(4 * STRIP).op('i32.mul').op('i32.add').set(po);
-      for (let r = 0; r < TILE; r++) {
-        for (let v = 0; v < 4; v++) f.get(po).i32x4(0).v128Store(16 * v);
-        if (r < TILE - 1) f.get(po).get(rowBytes).op('i32.add').set(po);
-      }
-      f.get(po).get(rowBytes).i32(TILE - 1).op('i32.mul').op('i32.sub').set(po);
+      // the tile-strip's int32 sums (TILE rows of 16) start at 0 in the scratch
+      for (let r = 0; r < TILE; r++) for (let v = 0; v < 4; v++) f.get(accOut).i32x4(0).v128Store(64 * r + 16 * v);
       f.get(wp).get(strip).get(pairs).op('i32.mul').i32(32).op('i32.mul').op('i32.add').set(pw);
       f.get(x8).get(tile).i32(TILE).op('i32.mul').get(kPad).op('i32.mul').op('i32.add').set(px[0]!);
       for (let r = 1; r < TILE; r++) f.get(px[r - 1]!).get(kPad).op('i32.add').set(px[r]!);
@@ -429,68 +436,51 @@ function emitDot(m: wasm.ModuleBuilder): wasm.FunctionBody {
           f.get(chunk).i32(1).op('i32.sub').tee(chunk).brIf(0);
         }
         f.end();
-        // widen the chunk into the tile's int32 sums
+        // widen the chunk into the scratch's int32 sums
         for (let r = 0; r < TILE; r++) {
           for (let h = 0; h < 2; h++) {
             const c = acc[2 * r + h]!;
-            f.get(po).get(po).v128Load(32 * h).get(c).op('i32x4.extend_low_i16x8_s').op('i32x4.add').v128Store(32 * h);
-            f.get(po).get(po).v128Load(32 * h + 16).get(c).op('i32x4.extend_high_i16x8_s').op('i32x4.add').v128Store(32 * h + 16);
+            f.get(accOut).get(accOut).v128Load(64 * r + 32 * h).get(c).op('i32x4.extend_low_i16x8_s').op('i32x4.add').v128Store(64 * r + 32 * h);
+            f.get(accOut).get(accOut).v128Load(64 * r + 32 * h + 16).get(c).op('i32x4.extend_high_i16x8_s').op('i32x4.add').v128Store(64 * r + 32 * h + 16);
           }
-          if (r < TILE - 1) f.get(po).get(rowBytes).op('i32.add').set(po);
         }
-        f.get(po).get(rowBytes).i32(TILE - 1).op('i32.mul').op('i32.sub').set(po);
         f.br(0);
       }
       f.end().end();
+      // the rescale of the tile-strip's real tokens and outputs, four outputs at a time
+      for (let r = 0; r < TILE; r++) {
+        f.get(tile).i32(TILE).op('i32.mul').i32(r).op('i32.add').tee(t).get(tokens).op('i32.lt_u').if();
+        f.get(rowsum).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().set(rs);
+        f.get(act).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().set(sv);
+        // one weight scale: scale / s once per token (the same division the per-output form does)
+        f.get(scale).v128Load32Splat().get(sv).op('f32x4.div').set(d);
+        f.get(out).get(t).get(ldOut).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(orow);
+        for (let v = 0; v < 4; v++) {
+          f.get(strip).i32(STRIP).op('i32.mul').i32(4 * v).op('i32.add').set(o);
+          f.get(o).get(n).op('i32.lt_u').if();
+          f.get(accOut).v128Load(64 * r + 16 * v).get(rs).op('i32x4.sub').op('f32x4.convert_i32x4_s');
+          f.get(perTensor).if();
+          f.get(d).set(res);
+          f.else();
+          f.get(scale).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().get(sv).op('f32x4.div').set(res);
+          f.end();
+          f.get(res).op('f32x4.mul');
+          f.get(bias).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().op('f32x4.add').set(res);
+          // four outputs to store, or the last one to three of a row
+          f.get(o).i32(4).op('i32.add').get(n).op('i32.le_u').if();
+          f.get(orow).get(o).i32(2).op('i32.shl').op('i32.add').get(res).v128Store();
+          f.else();
+          for (let j = 0; j < 3; j++) {
+            f.get(o).i32(j).op('i32.add').get(n).op('i32.lt_u').if();
+            f.get(orow).get(o).i32(2).op('i32.shl').op('i32.add').get(res).f32x4ExtractLane(j).f32Store(4 * j);
+            f.end();
+          }
+          f.end();
+          f.end();
+        }
+        f.end();
+      }
     });
-  });
-  return f;
-}
-
-/**
- * rescale(tokens, n, nPad, acc, rowsum, act, scale, perTensor, bias, out): out[t, o] =
- * float(acc[t, o] - rowsum[t]) * (scale[o or 0] / act[t]) + bias[o], the table kernel's f32 steps
- * (a division, a multiply and an add, none fused), four outputs at a time and the last n % 4 alone.
- */
-function emitRescale(m: wasm.ModuleBuilder): wasm.FunctionBody {
-  const f = m.addFunction('rescale', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
-  const [tokens, n, nPad, acc, rowsum, act, scale, perTensor, bias, out] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const t = f.local('i32'), o = f.local('i32'), vecEnd = f.local('i32'), pa = f.local('i32'), po = f.local('i32');
-  const rs = f.local('v128'), sv = f.local('v128'), d = f.local('v128'), dv = f.local('v128');
-  f.get(n).i32(-4).op('i32.and').set(vecEnd);
-  loop(f, t, tokens, 1, () => {
-    f.get(acc).get(t).get(nPad).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(pa);
-    f.get(out).get(t).get(n).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(po);
-    f.get(rowsum).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().set(rs);
-    f.get(act).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().set(sv);
-    // one weight scale: scale / s once per token (the same division the per-output form does)
-    f.get(scale).v128Load32Splat().get(sv).op('f32x4.div').set(d);
-    loop(f, o, vecEnd, 4, () => {
-      f.get(po).get(o).i32(2).op('i32.shl').op('i32.add');
-      f.get(pa).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().get(rs).op('i32x4.sub').op('f32x4.convert_i32x4_s');
-      f.get(perTensor).if();
-      f.get(d).set(dv);
-      f.else();
-      f.get(scale).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().get(sv).op('f32x4.div').set(dv);
-      f.end();
-      f.get(dv).op('f32x4.mul');
-      f.get(bias).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().op('f32x4.add');
-      f.v128Store();
-    });
-    f.get(vecEnd).set(o).block().loop();
-    {
-      f.get(o).get(n).op('i32.ge_u').brIf(1);
-      f.get(po).get(o).i32(2).op('i32.shl').op('i32.add');
-      f.get(pa).get(o).i32(2).op('i32.shl').op('i32.add').i32Load().get(rowsum).get(t).i32(2).op('i32.shl').op('i32.add').i32Load().op('i32.sub');
-      f.op('f32.convert_i32_s');
-      f.get(scale).get(perTensor).op('i32.eqz').get(o).op('i32.mul').i32(2).op('i32.shl').op('i32.add').f32Load();
-      f.get(act).get(t).i32(2).op('i32.shl').op('i32.add').f32Load().op('f32.div');
-      f.op('f32.mul');
-      f.get(bias).get(o).i32(2).op('i32.shl').op('i32.add').f32Load().op('f32.add');
-      f.f32Store();
-      f.inc(o, 1).br(0);
-    }
-    f.end().end();
   });
   return f;
 }
