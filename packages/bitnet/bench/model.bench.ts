@@ -1,10 +1,12 @@
-// The same ViT three ways, forward only (eval mode, under noGrad), at batch 1 and batch 64:
-//   float32     the plain model: every Linear on the tensor package's float GEMM (WebAssembly SIMD)
+// The same ViT four ways, forward only (eval mode, under noGrad), at batch 1 and batch 64:
+//   float32     the plain model: every Linear on the tensor package's float GEMM (WebAssembly SIMD),
+//               its weights packed once for the GEMM (prepackLinears): our fastest float path
+//   float32 (no prepack)  the same model packing each weight on every call (a plain Linear)
 //   fake-quant  converted to BitLinear: quantizes weights and activations, then the same float GEMM
 //   packed      toPacked: TernaryLinear layers, int8 activations on the packed i2 lookup-table kernel
-// Images/s from the median over rounds. In a round the paths take turns call by call until each
-// has run --min-ms (at least one call), so a change in the machine's load hits all three alike;
-// the round gives each path's mean per call.
+// Images/s from the median over rounds. In a round each path runs call after call for --min-ms
+// (see timeRound), in an order that rotates from round to round; the round gives each path's mean
+// per call.
 //
 //   cd /work/main && node scripts/bench.mjs model
 //   flags (no "--" before them): --models vit-mnist,vit-tiny-32  --batches 1,64  --rounds 5  --min-ms 200
@@ -21,7 +23,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { Generator, noGrad, randn, recycleMemory, type Tensor } from '@bitvit/tensor';
-import { Linear, Module } from '@bitvit/nn';
+import { Linear, Module, prepackLinears } from '@bitvit/nn';
 import { createModel, presetConfig } from '@bitvit/vit';
 import { BitLinear } from '../src/bitlinear.js';
 import { convertToBitNet } from '../src/convert.js';
@@ -44,7 +46,7 @@ const ROUNDS = Number(flags.rounds);
 const MIN_MS = Number(flags['min-ms']);
 
 type Model = ReturnType<typeof createModel>;
-const PATHS = ['float32', 'fake-quant', 'packed'] as const;
+const PATHS = ['float32', 'float32 (no prepack)', 'fake-quant', 'packed'] as const;
 type Path = (typeof PATHS)[number];
 
 function median(xs: number[]): number {
@@ -54,38 +56,47 @@ function median(xs: number[]): number {
 }
 
 /**
- * One round: the paths take turns, one call each, until every path has run for minMs (and at
- * least once); returns the mean ms per call of each (every path makes the same number of calls). Taking turns call by call spreads a burst of
- * load from the other jobs on this machine over all paths instead of one.
+ * One round: each path in turn runs call after call until it has run minMs (at least one call,
+ * after one untimed call), as a server running that one model would; returns the mean ms per call
+ * of each. The order rotates from round to round, so a change in the machine's load over a round
+ * does not always hit the same path. (Taking turns call by call, as this did before, runs four
+ * models' weights, ~65 MiB for vit-tiny-32, through the caches between two calls of one model:
+ * every path then reads its weights from memory, which a deployed model would not.)
  */
-async function timeRound<K extends string>(run: Record<K, () => void>, minMs = MIN_MS): Promise<Record<K, number>> {
+async function timeRound<K extends string>(run: Record<K, () => void>, round: number, minMs = MIN_MS): Promise<Record<K, number>> {
   const keys = Object.keys(run) as K[];
-  const spent = new Map<K, number>(keys.map((k) => [k, 0]));
-  let calls = 0;
-  do {
-    for (const k of keys) {
+  const order = keys.map((_, i) => keys[(i + round) % keys.length]!);
+  const result = {} as Record<K, number>;
+  for (const k of order) {
+    run[k]();
+    await recycleMemory();
+    let spent = 0, calls = 0;
+    do {
       // each call then yields to the storage pool, timed, as a program serving requests does
       // (packages/tensor/src/storage.ts); a loop that never yields runs on plain arrays
       const start = performance.now();
       run[k]();
       await recycleMemory();
-      spent.set(k, spent.get(k)! + performance.now() - start);
-    }
-    calls++;
-  } while (keys.some((k) => spent.get(k)! < minMs));
-  return Object.fromEntries(keys.map((k) => [k, spent.get(k)! / calls])) as Record<K, number>;
+      spent += performance.now() - start;
+      calls++;
+    } while (spent < minMs);
+    result[k] = spent / calls;
+  }
+  return result;
 }
 
-/** The three models with the same latent weights. */
+/** The four models with the same latent weights. */
 function models(name: string): Record<Path, Model> {
   const float = createModel(presetConfig(name), { generator: new Generator(0) }).eval();
+  prepackLinears(float);
+  const unpacked = createModel(presetConfig(name), { generator: new Generator(0) }).eval();
   const fake = createModel(presetConfig(name), { generator: new Generator(0) });
   convertToBitNet(fake);
   fake.eval();
   const packed = createModel(presetConfig(name), { generator: new Generator(0) });
   convertToBitNet(packed);
   toPacked(packed);
-  return { float32: float, 'fake-quant': fake, packed };
+  return { float32: float, 'float32 (no prepack)': unpacked, 'fake-quant': fake, packed };
 }
 
 /** Bytes of Linear weights one forward reads: float32 values, or packed codes and scales. */
@@ -172,10 +183,10 @@ for (const name of MODELS) {
     for (const p of PATHS) noGrad(() => m[p].forward(x)); // warm up: JIT, kernel set-up, arenas
     // A forward of seconds (vit-tiny-32 at batch 64) gets 3 rounds, to stay within about 2 minutes.
     const rounds = performance.now() - warm > 3000 ? Math.min(ROUNDS, 3) : ROUNDS;
-    const run = { float32: () => noGrad(() => m.float32.forward(x)), 'fake-quant': () => noGrad(() => m['fake-quant'].forward(x)), packed: () => noGrad(() => m.packed.forward(x)) };
-    const times: Record<Path, number[]> = { float32: [], 'fake-quant': [], packed: [] };
+    const run = Object.fromEntries(PATHS.map((p) => [p, () => void noGrad(() => m[p].forward(x))])) as Record<Path, () => void>;
+    const times = Object.fromEntries(PATHS.map((p) => [p, [] as number[]])) as Record<Path, number[]>;
     for (let r = 0; r < rounds; r++) {
-      const t = await timeRound(run);
+      const t = await timeRound(run, r);
       for (const p of PATHS) times[p].push(t[p]);
     }
     const floatMs = median(times.float32);
@@ -212,7 +223,7 @@ for (const name of MODELS) {
       run.ternary();
       const times = { float32: [] as number[], ternary: [] as number[] };
       for (let r = 0; r < ROUNDS; r++) {
-        const tr = await timeRound(run, MIN_MS / 4);
+        const tr = await timeRound(run, r, MIN_MS / 4);
         times.float32.push(tr.float32);
         times.ternary.push(tr.ternary);
       }
