@@ -58,6 +58,33 @@ describe('ThreadTeam', () => {
     expect(() => (team.spinMicros = -1)).toThrow(/spinMicros must be from 0 to 1e6, got -1/);
   });
 
+  it('hands a module registered while the workers busy-wait to them at once, and runs it there', () => {
+    const memory = new WebAssembly.Memory({ initial: 16, maximum: 64, shared: true });
+    const team = ThreadTeam.create(memory)!;
+    team.grow(1, 5000);
+    team.spinMicros = 1_000_000; // the worker busy-waits 1 s after each job
+    const first = team.register(storeModule(), ['store']);
+    team.run({ module: first, fn: 'store', count: 4, table: 65536, nargs: 0, stride: 4, threads: 2 }, () => {});
+    // the worker is spinning now: register must reach it well before the spin ends
+    const module = storeModule();
+    const start = performance.now();
+    const second = team.register(module, ['store'], 5000);
+    expect(performance.now() - start).toBeLessThan(150);
+    const store = new WebAssembly.Instance(module, { env: { memory } }).exports['store'] as (at: number, v: number, t: number) => void;
+    const i32 = new Int32Array(memory.buffer);
+    const before = team.workerUnits;
+    for (let attempt = 0; attempt < 20 && team.workerUnits === before; attempt++) {
+      team.run({ module: second, fn: 'store', count: 64, table: 65536, nargs: 0, stride: 4, threadArg: { base: 0, step: 1 }, threads: 2 }, (u) => {
+        const until = performance.now() + 0.05;
+        while (performance.now() < until);
+        store(65536 + 4 * u, 0, 0);
+      });
+    }
+    expect(team.workerUnits).toBeGreaterThan(before);
+    expect(i32[65536 / 4]).toBeGreaterThanOrEqual(0);
+    team.spinMicros = 1000;
+  });
+
   it('reports a record that traps in a worker, and keeps working', () => {
     const memory = new WebAssembly.Memory({ initial: 16, maximum: 64, shared: true });
     const bytes = buildGemmModule({ mr: 4, nr: 8, kc: 256, relaxed: false, initialPages: 16, maximumPages: 64, shared: true });

@@ -45,6 +45,7 @@ const THREAD_STEP = 10;
 const ACTIVE = 11; // workers with an index below this take part in the job
 const SPIN = 12; // microseconds a worker busy-waits for the next job before it sleeps
 const WORKER_UNITS = 13; // units the workers (not the callers) have run, for tests
+const REGISTERED = 14; // the id of the last module registered (a worker with fewer reads its port)
 const READY = 32; // READY + w: 1 once worker w is up
 const FAILED = 64; // FAILED + w: 1 when a unit threw in worker w
 const TAKEN = 96; // TAKEN + w: the id of the last module worker w instantiated
@@ -72,11 +73,20 @@ for (const m of workerData.modules) take(m);
 Atomics.store(ctl, ${READY} + index, 1);
 Atomics.notify(ctl, ${READY} + index);
 let seen = 0, spinUntil = 0;
+const pending = () => Atomics.load(ctl, ${TAKEN} + index) < Atomics.load(ctl, ${REGISTERED});
+// a unit's arguments, filled from the f64 table (a view of the memory, made again if it grew)
+const args = [];
+let f64 = new Float64Array(memory.buffer);
 for (;;) {
-  while (Atomics.load(ctl, ${GO}) === seen && performance.now() < spinUntil);
-  Atomics.wait(ctl, ${GO}, seen);
-  // modules registered since: instantiated now, while idle (register() wakes the workers for them)
-  for (let m; (m = receiveMessageOnPort(port)); ) take(m.message);
+  // the clock only every 4096 turns: performance.now() allocates (a spin that read it every turn
+  // made ~400 young-generation collections a second, whose helper threads took the cores)
+  for (let turn = 0; Atomics.load(ctl, ${GO}) === seen; turn++) {
+    if ((turn & 4095) === 0 && (performance.now() >= spinUntil || pending())) break;
+  }
+  if (!pending()) Atomics.wait(ctl, ${GO}, seen);
+  // modules registered since: instantiated now, while idle (register() wakes the workers for
+  // them); the port is read only then (receiveMessageOnPort costs microseconds a job)
+  if (pending()) for (let m; (m = receiveMessageOnPort(port)); ) take(m.message);
   const tag = Atomics.load(ctl, ${GO});
   if (tag === seen) continue;
   seen = tag;
@@ -92,7 +102,13 @@ for (;;) {
     if (Atomics.compareExchange(ctl, ${CLAIM}, c, c - 1) !== c) continue;
     // the claim holds the job in place: the caller changes nothing until this unit finishes
     const u = (c & ${MAX_CLAIM_UNITS}) - 1, nargs = Atomics.load(ctl, ${NARGS}), table = Atomics.load(ctl, ${TABLE});
-    const args = nargs > 0 ? Array.from(new Float64Array(memory.buffer, table + u * nargs * 8, nargs)) : [table + u * Atomics.load(ctl, ${STRIDE})];
+    args.length = 0;
+    if (nargs > 0) {
+      if (f64.buffer !== memory.buffer) f64 = new Float64Array(memory.buffer);
+      for (let i = 0, at = table / 8 + u * nargs; i < nargs; i++) args.push(f64[at + i]);
+    } else {
+      args.push(table + u * Atomics.load(ctl, ${STRIDE}));
+    }
     if (Atomics.load(ctl, ${THREAD_ARG})) args.push(Atomics.load(ctl, ${THREAD_BASE}) + (index + 1) * Atomics.load(ctl, ${THREAD_STEP}));
     try {
       fns[Atomics.load(ctl, ${FN})](...args);
@@ -193,12 +209,15 @@ export class ThreadTeam {
     const entry = { id: this.modules.length + 1, module, names: [...names] };
     this.modules.push(entry);
     for (const port of this.ports) port.postMessage(entry);
+    Atomics.store(this.ctl, REGISTERED, entry.id);
     Atomics.notify(this.ctl, GO); // the tag stays: the workers take the module and sleep again
     const deadline = performance.now() + readyMs;
     for (let w = 0; w < this.ports.length; w++) {
       if (Atomics.load(this.ctl, READY + w) !== 1) continue; // still starting: it gets every module then
       for (let taken; (taken = Atomics.load(this.ctl, TAKEN + w)) < entry.id && performance.now() < deadline; ) {
-        Atomics.wait(this.ctl, TAKEN + w, taken, deadline - performance.now());
+        // woken again every millisecond: a worker may have gone to sleep just before the notify
+        Atomics.notify(this.ctl, GO);
+        Atomics.wait(this.ctl, TAKEN + w, taken, Math.min(1, deadline - performance.now()));
       }
     }
     return { id: entry.id, names: entry.names };
