@@ -51,9 +51,11 @@ const STRIP = 16;
 const PAIRS_PER_CHUNK = 63;
 /** Tokens per pass through the module, bounding the scratch (1024 x 768 int32 sums: 3 MiB). */
 const TOKENS_PER_JOB = 1024;
-/** Calls of fewer multiply-adds stay on this thread (about 60 us here; a worker's wake-up costs 15-30:
- *  at 2 M, vit-tiny-32's 192 x 192 layers at 65 tokens took 0.113 ms on two threads, 0.089 on one). */
-const PARALLEL_MIN_MACS = 1 << 22;
+/** Calls of fewer multiply-adds stay on this thread (about 30 us here). With the thread team's
+ *  workers busy-waiting between jobs, vit-tiny-32's 192 x 192 output projection at 65 tokens (2.4 M)
+ *  gains from the second thread: 0.705-0.736 -> 0.650 ms a forward for its 12 calls (in a model,
+ *  2026-11-27; before the team, waking a worker cost 15-30 us and one thread was faster). */
+const PARALLEL_MIN_MACS = 1 << 21;
 /** Bytes of a unit's scratch: one tile-strip's int32 sums (TILE x STRIP). */
 const ACC_SCRATCH = TILE * STRIP * 4;
 /** unit()'s arguments: see emitUnit. */
