@@ -258,13 +258,7 @@ export class WasmGemm {
     // rows of the full width, items one after another), else copied in with zeros after the
     // last item for the last panel and strip to read
     const [aRows, aCols] = p.transA ? [p.K, p.M] : [p.M, p.K];
-    const [bRows, bCols] = p.transB ? [p.N, p.K] : [p.K, p.N];
-    const inPlace = (array: Float32Array, off: number, stride: number, ld: number, items: number, rows: number, cols: number, slack: number): number => {
-      const at = this.heap.address(array);
-      const tight = ld === cols && (items === 1 || stride === rows * cols);
-      return at >= 0 && tight && slack <= HEAP_SLACK ? at + 4 * off : -1;
-    };
-    let aBase = inPlace(p.A, p.aOff, p.strideA, p.lda, L.aItems, aRows, aCols, L.aSlack);
+    let aBase = this.inPlace(p.A, p.aOff, p.strideA, p.lda, L.aItems, aRows, aCols, L.aSlack);
     if (aBase < 0) {
       aBase = L.aBase;
       copyItems(p.A, p.aOff, p.strideA, p.lda, f32, aBase / 4, aRows * aCols, aCols, L.aItems, aRows, aCols);
@@ -338,6 +332,15 @@ export class WasmGemm {
     copyItems(this.heap.f32, L.cBase / 4, p.M * p.N, p.N, p.C, p.cOff, p.strideC, p.ldc, p.batch, p.M, p.N);
   }
 
+  /** The byte address of an operand's first item where it can be read in place (it lives in the
+   *  heap, rows of the full width, items one after another, its overread inside the heap's
+   *  slack), else -1: it is copied in. */
+  private inPlace(array: Float32Array, off: number, stride: number, ld: number, items: number, rows: number, cols: number, slack: number): number {
+    const at = this.heap.address(array);
+    const tight = ld === cols && (items === 1 || stride === rows * cols);
+    return at >= 0 && tight && slack <= HEAP_SLACK ? at + 4 * off : -1;
+  }
+
   /**
    * op(B) of each of the layout's bItems B items packed to dst (one after another, bPackedBytes
    * each): B read where it is when it lives in the heap, else copied in first (L.bBase). op(B)
@@ -347,9 +350,7 @@ export class WasmGemm {
     if (L.bItems === 0) return;
     const { nr } = this.tiling;
     const [bRows, bCols] = p.transB ? [p.N, p.K] : [p.K, p.N];
-    const at = this.heap.address(p.B);
-    const tight = p.ldb === bCols && (L.bItems === 1 || p.strideB === bRows * bCols);
-    let bBase = at >= 0 && tight && L.bSlack <= HEAP_SLACK ? at + 4 * p.bOff : -1;
+    let bBase = this.inPlace(p.B, p.bOff, p.strideB, p.ldb, L.bItems, bRows, bCols, L.bSlack);
     if (bBase < 0) {
       bBase = L.bBase;
       copyItems(p.B, p.bOff, p.strideB, p.ldb, this.heap.f32, bBase / 4, bRows * bCols, bCols, L.bItems, bRows, bCols);
