@@ -185,16 +185,46 @@ export function erf(f: FunctionBody, x: number): void {
 }
 
 /**
- * The normal CDF Phi(x) = erfc(-x/sqrt 2)/2, from the erfc of |x|/sqrt 2: 1 - erfc/2 for x >= 0,
- * erfc/2 below. Written this way, not as (1 + erf)/2, the left tail keeps its relative precision
- * in f32 (1 + erf(x) would cancel to 0 for x below about -5.5).
+ * erf(w) = w * P(w^2) for |w| <= 1.5, P of degree 7: a least-squares fit on Chebyshev nodes in
+ * float64, rounded to f32 (test/ref/fit_erf_poly.py makes and checks it). Evaluated in f32, erf is
+ * within 1.7e-7 of the true value there and GELU within 3.1e-7 (the kernels' bound against the
+ * reference: 1e-6 + 1e-6 relative).
+ */
+const ERF_POLY = [
+  -5.393582341639558e-6, 8.972236537374556e-5, -7.966167759150267e-4, 5.158782936632633e-3,
+  -2.6823893189430237e-2, 1.1282320320606232e-1, -3.761240839958191e-1, 1.1283791065216064,
+];
+/** |x| below which Phi(x) takes the polynomial: 1.5 sqrt 2 (w = x / sqrt 2 up to 1.5). */
+const ERF_POLY_X = 2.1213202476501465;
+
+/**
+ * The normal CDF Phi(x). Where every lane has |x| < 1.5 sqrt 2 (most of a ViT's activations):
+ * (1 + erf(x / sqrt 2)) / 2 with erf a polynomial, no division and no exp (GELU ~2.5x faster).
+ * Else erfc(-x/sqrt 2)/2, from the erfc of |x|/sqrt 2: 1 - erfc/2 for x >= 0, erfc/2 below, so
+ * the left tail keeps its relative precision in f32 (1 + erf(x) would cancel to 0 for x below
+ * about -5.5; on the polynomial's range Phi >= 0.017 and the absolute error stays below 2e-7).
  */
 export function normalCdf(f: FunctionBody, x: number): void {
-  const z = f.local('v128'), h = f.local('v128');
-  f.get(x).op('f32x4.abs').f32x4(Math.SQRT1_2).op('f32x4.mul').set(z);
-  erfcNonNegative(f, z);
-  f.f32x4(0.5).op('f32x4.mul').set(h);
-  f.f32x4(1).get(h).op('f32x4.sub').get(h).get(x).f32x4(0).op('f32x4.ge').op('v128.bitselect');
+  const r = f.local('v128');
+  // NaN lanes compare false and take the polynomial, which keeps them NaN
+  f.get(x).op('f32x4.abs').f32x4(ERF_POLY_X).op('f32x4.ge').op('v128.any_true').op('i32.eqz').if();
+  {
+    const w = f.local('v128'), t = f.local('v128');
+    f.get(x).f32x4(Math.SQRT1_2).op('f32x4.mul').tee(w).get(w).op('f32x4.mul').set(t);
+    estrin(f, t, ERF_POLY);
+    f.get(w).op('f32x4.mul').set(r);
+    f.mulAdd(() => f.get(r), () => f.f32x4(0.5), () => f.f32x4(0.5)).set(r);
+  }
+  f.else();
+  {
+    const z = f.local('v128'), h = f.local('v128');
+    f.get(x).op('f32x4.abs').f32x4(Math.SQRT1_2).op('f32x4.mul').set(z);
+    erfcNonNegative(f, z);
+    f.f32x4(0.5).op('f32x4.mul').set(h);
+    f.f32x4(1).get(h).op('f32x4.sub').get(h).get(x).f32x4(0).op('f32x4.ge').op('v128.bitselect').set(r);
+  }
+  f.end();
+  f.get(r);
 }
 
 /** GELU, the exact (erf) form: x * Phi(x). */
