@@ -25,7 +25,7 @@
 //   quantize(tokens, x, kPad, x8, act, rowsum)  per token: s = 127 / max(absmax, 1e-5) into act (the
 //     same f32 steps as quantizeActivationsInt8), codes round(x * s) (half to even) into x8, and
 //     their sum into rowsum
-//   dot(tokens, x8, kPad, wp, strips, acc, rowsum, act, scale, perTensor, bias, out, n, ldOut)
+//   dot(tokens, x8, kPad, wp, strips, acc, rowsum, act, scale, perTensor, bias, out, n)
 //     per tile and strip: sum[t, o] = sum_k x8[t, k] (w[o, k] + 1) in int32, then
 //     out[t, o] = float(sum[t, o] - rowsum[t]) * (scale[o] / act[t]) + bias[o]
 // Measured (one thread, 4160 tokens, 192 -> 768, before the rescale): 68 GMAC/s against the float
@@ -214,9 +214,12 @@ export class TernaryMatmulDot {
       end += 4 * padded;
       const layerOffs = layers.map(({ kernel }, i) => {
         const scale = end;
-        const bias = (end += 4 * kernel.nPad);
-        const acc = (end += 4 * kernel.nPad);
-        const out = (end += (padded / TILE) * ACC_SCRATCH); // a scratch per unit (at most one per tile)
+        end += 4 * kernel.nPad;
+        const bias = end;
+        end += 4 * kernel.nPad;
+        const acc = end; // a sums scratch per unit (at most one unit per tile)
+        end += (padded / TILE) * ACC_SCRATCH;
+        const out = end;
         if (outAt[i]! < 0) end += 4 * n * kernel.outFeatures;
         return { scale, bias, acc, out };
       });
@@ -318,7 +321,7 @@ function emitUnit(f: wasm.FunctionBody, quantize: wasm.FunctionBody, dot: wasm.F
   floatAt(rowsum);
   f.call(quantize);
   f.end();
-  // dot(tokens, x8, kPad, wp, strips, acc, rowsum, act, scale, perTensor, bias, out, n, ldOut)
+  // dot(tokens, x8, kPad, wp, strips, acc, rowsum, act, scale, perTensor, bias, out, n)
   f.get(tokens);
   codesAt();
   f.get(kPad).get(wp).get(strips).get(acc);
@@ -326,7 +329,7 @@ function emitUnit(f: wasm.FunctionBody, quantize: wasm.FunctionBody, dot: wasm.F
   floatAt(act);
   f.get(scale).get(perTensor).get(bias);
   at(out, () => f.get(n).i32(2).op('i32.shl'));
-  f.get(n).get(n);
+  f.get(n);
   f.call(dot);
 }
 
@@ -387,17 +390,17 @@ function emitQuantize(m: wasm.ModuleBuilder): wasm.FunctionBody {
 }
 
 /**
- * dot(tokens, x8, kPad, wp, strips, acc, rowsum, act, scale, perTensor, bias, out, n, ldOut): for
+ * dot(tokens, x8, kPad, wp, strips, acc, rowsum, act, scale, perTensor, bias, out, n): for
  * each 4-token tile and 16-output strip, the int32 sums sum_k x8[t, k] (w[o, k] + 1), then at once
  * out[t, o] = float(sum - rowsum[t]) * (scale[o or 0] / act[t]) + bias[o] (the table kernel's f32
  * steps: a division, a multiply and an add, none fused) for the real tokens (< tokens) and outputs
- * (< n). acc is this call's 256-byte scratch: the tile-strip's sums, when K takes several int16
- * chunks. (The sums of a whole call went to memory first and a second pass rescaled them: the
+ * (< n; out's rows are n floats apart). acc is this call's 256-byte scratch: the tile-strip's
+ * sums, when K takes several int16 chunks. (The sums of a whole call went to memory first and a second pass rescaled them: the
  * same speed as measured here, but up to 3 MiB of scratch at 1024 tokens by 768 outputs.)
  */
 function emitDot(m: wasm.ModuleBuilder): wasm.FunctionBody {
-  const f = m.addFunction('dot', new Array<'i32'>(14).fill('i32'));
-  const [tokens, x8, kPad, wp, strips, accOut, rowsum, act, scale, perTensor, bias, out, n, ldOut] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+  const f = m.addFunction('dot', new Array<'i32'>(13).fill('i32'));
+  const [tokens, x8, kPad, wp, strips, accOut, rowsum, act, scale, perTensor, bias, out, n] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
   const tiles = f.local('i32'), tile = f.local('i32'), strip = f.local('i32'), pw = f.local('i32');
   const px = Array.from({ length: TILE }, () => f.local('i32')); // the tile's token rows of codes
   const left = f.local('i32'), chunk = f.local('i32'), pairs = f.local('i32');
@@ -456,7 +459,7 @@ function emitDot(m: wasm.ModuleBuilder): wasm.FunctionBody {
         f.get(act).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().set(sv);
         // one weight scale: scale / s once per token (the same division the per-output form does)
         f.get(scale).v128Load32Splat().get(sv).op('f32x4.div').set(d);
-        f.get(out).get(t).get(ldOut).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(orow);
+        f.get(out).get(t).get(n).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(orow);
         for (let v = 0; v < 4; v++) {
           f.get(strip).i32(STRIP).op('i32.mul').i32(4 * v).op('i32.add').set(o);
           f.get(o).get(n).op('i32.lt_u').if();
