@@ -380,11 +380,11 @@ export class WasmGemm {
    */
   packB(B: Float32Array, transB: boolean, K: number, N: number): PackedOperand {
     if (B.length < K * N) throw new Error(`WasmGemm.packB: B has ${B.length} values, a ${K}x${N} op(B) needs ${K * N}`);
+    if (K * N === 0) return new PackedOperand(this.heap, 0, 0, K, N, this.tiling.nr); // nothing to pack (nor to multiply)
     const probe: Problem = {
       transA: false, transB, M: 1, N, K, A: B, B, C: B, batch: 1, aOff: 0, bOff: 0, cOff: 0, strideA: K, strideB: K * N, strideC: N,
       accumulate: false, bias: null, biasOff: 0, packedB: null, lda: K, ldb: transB ? K : N, ldc: N,
     };
-    if (K * N === 0) return new PackedOperand(this.heap, 0, 0, K, N, this.tiling.nr); // nothing to pack (nor to multiply)
     const L = this.inRegion(this.layout(probe));
     const at = this.heap.alloc(L.bPackedBytes);
     this.packOperandB(probe, L, at);
