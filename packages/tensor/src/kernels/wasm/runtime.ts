@@ -181,7 +181,7 @@ export class KernelRuntime {
     const inHeap = this.heap.address(values);
     if (inHeap >= 0) return inHeap;
     const at = this.alloc(values.length);
-    this.f32.set(values, at >> 2);
+    this.f32.set(values, at >>> 2);
     return at;
   }
 
@@ -200,7 +200,7 @@ export class KernelRuntime {
   /** A filled buffer of n floats (ones for a missing layerNorm weight, zeros for a missing bias). */
   filled(n: number, value: number): number {
     const at = this.alloc(n);
-    this.f32.fill(value, at >> 2, (at >> 2) + n);
+    this.f32.fill(value, at >>> 2, (at >>> 2) + n);
     return at;
   }
 
@@ -212,7 +212,7 @@ export class KernelRuntime {
       return array;
     }
     const out = allocFloats(n);
-    out.set(this.f32.subarray(at >> 2, (at >> 2) + n));
+    out.set(this.f32.subarray(at >>> 2, (at >>> 2) + n));
     return out;
   }
 }

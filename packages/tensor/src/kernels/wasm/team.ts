@@ -101,7 +101,8 @@ for (;;) {
     if (!fns || c >>> 16 !== tag || (c & ${MAX_CLAIM_UNITS}) === 0) break;
     if (Atomics.compareExchange(ctl, ${CLAIM}, c, c - 1) !== c) continue;
     // the claim holds the job in place: the caller changes nothing until this unit finishes
-    const u = (c & ${MAX_CLAIM_UNITS}) - 1, nargs = Atomics.load(ctl, ${NARGS}), table = Atomics.load(ctl, ${TABLE});
+    // addresses come back from the Int32 slots unsigned (a heap past 2 GiB has addresses >= 2^31)
+    const u = (c & ${MAX_CLAIM_UNITS}) - 1, nargs = Atomics.load(ctl, ${NARGS}), table = Atomics.load(ctl, ${TABLE}) >>> 0;
     args.length = 0;
     if (nargs > 0) {
       if (f64.buffer !== memory.buffer) f64 = new Float64Array(memory.buffer);
@@ -109,7 +110,7 @@ for (;;) {
     } else {
       args.push(table + u * Atomics.load(ctl, ${STRIDE}));
     }
-    if (Atomics.load(ctl, ${THREAD_ARG})) args.push(Atomics.load(ctl, ${THREAD_BASE}) + (index + 1) * Atomics.load(ctl, ${THREAD_STEP}));
+    if (Atomics.load(ctl, ${THREAD_ARG})) args.push((Atomics.load(ctl, ${THREAD_BASE}) >>> 0) + (index + 1) * Atomics.load(ctl, ${THREAD_STEP}));
     try {
       fns[Atomics.load(ctl, ${FN})](...args);
       ran++;
