@@ -201,8 +201,7 @@ export class TernaryMatmulDot {
       // first, then each layer's tiles cut into units
       const grouped = layers.length > 1;
       const unitsPerLayer = parallel ? Math.max(1, Math.min(tiles, Math.ceil((4 * threads) / layers.length))) : 1;
-      const tilesPerUnit = Math.ceil(tiles / unitsPerLayer);
-      const units = layers.length * Math.ceil(tiles / tilesPerUnit);
+      const units = layers.length * unitsPerLayer;
       // scratch: unit table (f64) | xf (float rows of kPad, if copied) | x8 | act | rowsum | then per
       // layer: scale | bias | the units' sums scratch | out (if not in the heap)
       let end = units * UNIT_ARGS * 8;
@@ -246,9 +245,12 @@ export class TernaryMatmulDot {
         if (bias) f32.set(bias, biasAt / 4);
         else f32.fill(0, biasAt / 4, biasAt / 4 + kernel.outFeatures);
         const outPtr = outAt[i]! >= 0 ? outAt[i]! + 4 * t0 * kernel.outFeatures : base + offs.out;
-        for (let at = 0; at < n; at += tilesPerUnit * TILE) {
+        for (let u = 0; u < unitsPerLayer; u++) {
+          // the tiles shared out evenly (50 tiles in 8 units: 6 or 7 each, not seven of 7 and one of 1)
+          const at = Math.floor((u * tiles) / unitsPerLayer) * TILE;
+          const to = Math.min(n, Math.floor(((u + 1) * tiles) / unitsPerLayer) * TILE);
           unitArgs.push([
-            at, Math.min(tilesPerUnit * TILE, n - at), xfAt, kPad, x8, act, rowsum, kernel.wp, kernel.nPad / STRIP,
+            at, to - at, xfAt, kPad, x8, act, rowsum, kernel.wp, kernel.nPad / STRIP,
             base + offs.acc + (at / TILE) * ACC_SCRATCH, kernel.outFeatures, scale, weightScale.length === 1 ? 1 : 0, biasAt, outPtr, grouped ? 0 : 1,
           ]);
         }
