@@ -23,7 +23,8 @@ export {
 export { gemm, gemmReference, gemmInfo, setGemmThreads, enableRelaxedSimd, packOperandB, type GemmArgs } from './kernels/gemm/index.js';
 export { PackedOperand } from './kernels/gemm/packed.js';
 // the gpu.js backend and its device; gpu.js itself loads only when a device opens
-export { gpuBackend, GpuStorage, tidy, type GpuBackend, type GpuBackendMode } from './kernels/gpu/backend.js';
+export { gpuBackend, GpuStorage, type GpuBackend, type GpuBackendMode } from './kernels/gpu/backend.js';
+export { tidy, keep } from './tidy.js';
 export { GpuDevice, GpuArray, type GpuInfo, type GpuMode, type GpuModeRequest } from './kernels/gpu/device.js';
 export { loadGpuJs, provideGpuJs } from './kernels/gpu/gpujs.js';
 export { roundHalfEven, erf } from './kernels/cpu/math.js';

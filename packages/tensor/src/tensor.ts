@@ -9,6 +9,7 @@ import * as red from './ops/reduce.js';
 import * as sh from './ops/shape.js';
 import * as mm from './ops/matmul.js';
 import * as nnops from './ops/nn.js';
+import { type StorageOwner, storageScopeOpen, trackStorage } from './storage.js';
 
 /** Data held by a non-CPU backend (a GPU texture, say); read() copies it to the CPU. */
 export interface DeviceStorage {
@@ -19,7 +20,17 @@ export interface DeviceStorage {
 export type Scalar = number;
 export type TensorLike = Tensor | number;
 
-export class Tensor {
+/** What a tensor holds once tidy() has taken its array back: reading it throws. */
+function freedStorage(shape: readonly number[]): DeviceStorage {
+  return {
+    backend: 'freed',
+    read(): Float32Array {
+      throw new Error(`Tensor ${shapeStr(shape)}: its data was freed at the end of the tidy() that made it; return it from the tidy, or keep() it`);
+    },
+  };
+}
+
+export class Tensor implements StorageOwner {
   readonly shape: Shape;
   readonly size: number;
   /** Whether gradients flow to (or through) this tensor. Set it on leaves you want `.grad` for. */
@@ -46,6 +57,7 @@ export class Tensor {
       throw new Error(`Tensor: ${storage.length} values do not fill shape ${shapeStr(shape)} (${size})`);
     }
     this.storage = storage;
+    if (storage instanceof Float32Array && storageScopeOpen()) trackStorage(storage, this);
     // a copy, read-only by its type. Not Object.freeze'd: V8 gives frozen arrays maps that it
     // collects and makes again, and every optimized function that had read a shape through the
     // old map was thrown away and compiled again (90 such deoptimizations in 300 forwards of a
@@ -59,7 +71,10 @@ export class Tensor {
    * then on (the device copy may be shared with detached tensors, so it is left to its backend).
    */
   get data(): Float32Array {
-    if (!(this.storage instanceof Float32Array)) this.storage = this.storage.read();
+    if (!(this.storage instanceof Float32Array)) {
+      this.storage = this.storage.read();
+      if (storageScopeOpen()) trackStorage(this.storage, this);
+    }
     return this.storage;
   }
 
@@ -74,7 +89,13 @@ export class Tensor {
       throw new Error(`Tensor.setStorage: ${storage.length} values for shape ${shapeStr(this.shape)}`);
     }
     this.storage = storage;
+    if (storage instanceof Float32Array && storageScopeOpen()) trackStorage(storage, this);
     this.version++;
+  }
+
+  /** tidy() took this tensor's array back (see storage.ts); not for user code. */
+  storageFreed(): void {
+    this.storage = freedStorage(this.shape);
   }
 
   /** Records that the values were changed in place (see `version`). */

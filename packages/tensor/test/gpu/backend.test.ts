@@ -168,7 +168,7 @@ describe('gpu backend in Node (gpu.js webasm)', () => {
     expect(Array.from(kept.data)).toEqual([2, 6, 12, 20, 30, 42]);
     expect(value).toBeCloseTo([2, 4, 6, 8, 10, 12].reduce((s, v) => s + Math.exp(v), 0), 0);
     expect(() => inner!.data).toThrow('readSync: array of shape [2, 3] was disposed');
-    // on the CPU backend it only runs the function
+    // on the CPU backend too (the CPU side has tests of its own: tidy.test.ts)
     setBackend('cpu');
     expect(tidy(() => x.mul(2).sum().item())).toBe(42);
   });

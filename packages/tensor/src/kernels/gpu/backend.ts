@@ -13,8 +13,7 @@
 //     FinalizationRegistry: once no tensor holds it (the autograd graph dropped it, `.data`
 //     replaced it), the JavaScript collector's finalizer disposes the texture. Finalizers run
 //     only when the program yields to the event loop; a synchronous training loop wraps each
-//     step in tidy(), which frees the step's device memory at its end. (On WebAssembly the data
-//     is plain JavaScript memory and is collected either way.)
+//     step in tidy() (tidy.ts), which frees the step's device memory at its end.
 //
 // Reads must be synchronous (the Tensor API is), so the modes are those gpu.js runs
 // synchronously: WebGL2, WebGL, headless GL and WebAssembly. WebGPU kernels run at the kernel
@@ -81,47 +80,35 @@ function wrap(array: GpuArray, shape: readonly number[] = array.shape): Tensor {
   return new Tensor(storage, shape);
 }
 
-/**
- * Runs `fn`, then frees the device memory of every tensor the gpu backend made inside it, except
- * the tensors in what `fn` returns (a Tensor, or arrays and plain objects holding Tensors).
- *
- * Why: dropped tensors are freed by a FinalizationRegistry, whose callbacks run only when the
- * program yields to the event loop. A synchronous training loop never does, so textures pile up
- * until it ends; `tidy` frees each step's at the step's end. A tensor made inside and kept
- * elsewhere (not returned, not read with .data first) is freed too: reading it then throws
- * "was disposed". In a training step nothing needs to stay: parameters live on the CPU, and
- * the optimizer and loss.item() download what they read. On the CPU backend it only runs fn.
- */
-export function tidy<T>(fn: () => T): T {
-  const scope = new Set<GpuArray>();
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } finally {
-    scopes.pop();
-  }
-  const kept = new Set<GpuArray>();
-  collectArrays(result, kept, new Set());
-  const parent = scopes[scopes.length - 1];
-  for (const array of scope) {
-    if (kept.has(array)) parent?.add(array);
-    else array.dispose();
-  }
-  return result;
+/** A tidy() scope opens (tidy.ts): the arrays made from now on are its. */
+export function openGpuScope(): void {
+  scopes.push(new Set());
 }
 
-// The device arrays of the tensors in a tidy() result (arrays and plain objects are searched).
-function collectArrays(value: unknown, into: Set<GpuArray>, seen: Set<unknown>): void {
-  if (value === null || typeof value !== 'object' || seen.has(value)) return;
-  seen.add(value);
-  if (value instanceof Tensor) {
-    const storage = value.deviceStorage;
-    if (storage instanceof GpuStorage) into.add(storage.array);
-    return;
+/**
+ * The innermost tidy() scope ends: the device arrays of `kept` go to the enclosing scope, every
+ * other array made inside is disposed (a tensor holding one throws "was disposed" when read).
+ * `kept` null (the tidy's fn threw): its arrays are left to the collector.
+ */
+export function closeGpuScope(kept: readonly Tensor[] | null): void {
+  const scope = scopes.pop();
+  if (!scope || kept === null) return;
+  const keptArrays = new Set<GpuArray>();
+  for (const t of kept) {
+    const storage = t.deviceStorage;
+    if (storage instanceof GpuStorage) keptArrays.add(storage.array);
   }
-  if (Array.isArray(value)) for (const item of value) collectArrays(item, into, seen);
-  else if (Object.getPrototypeOf(value) === Object.prototype) for (const item of Object.values(value)) collectArrays(item, into, seen);
+  const parent = scopes[scopes.length - 1];
+  for (const array of scope) {
+    if (keptArrays.has(array)) parent?.add(array);
+    else array.dispose();
+  }
+}
+
+/** Takes the tensor's device array out of every open scope (keep()). */
+export function keepGpuArray(t: Tensor): void {
+  const storage = t.deviceStorage;
+  if (storage instanceof GpuStorage) for (const scope of scopes) scope.delete(storage.array);
 }
 
 /**

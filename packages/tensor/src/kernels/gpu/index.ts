@@ -2,7 +2,7 @@
 // Open a device, upload Float32Arrays, chain kernels (data stays on the device), read() at the end.
 export { GpuDevice, GpuArray, sizeOf } from './device.js';
 export { loadGpuJs, provideGpuJs, gpuJs, gpuJsAvailableSync, type GpuJsModule } from './gpujs.js';
-export { gpuBackend, GpuStorage, tidy, type GpuBackend, type GpuBackendMode } from './backend.js';
+export { gpuBackend, GpuStorage, type GpuBackend, type GpuBackendMode } from './backend.js';
 export type { GpuInfo, GpuMode, GpuModeRequest, KernelSpec } from './device.js';
 export { unary, binary, clamp, where, broadcastShapes, broadcastStrides, collapseBroadcast } from './elementwise.js';
 export type { UnaryOp, BinaryOp } from './elementwise.js';
