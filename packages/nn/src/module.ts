@@ -1,12 +1,13 @@
 // Module: the PyTorch-style container of parameters and child modules, with dotted names,
 // state dicts, train/eval mode, replacement by name and a printed tree.
-import { Tensor, shapeStr } from '@bitvit/tensor';
+import { Tensor, keep, shapeStr } from '@bitvit/tensor';
 
 /** A trainable tensor: a leaf with requiresGrad set. */
 export class Parameter extends Tensor {
   constructor(data: Float32Array, shape: readonly number[]) {
     super(data, shape);
     this.requiresGrad = true;
+    keep(this); // a model built inside a tidy() keeps its weights (as tf.variable)
   }
 
   static from(t: Tensor): Parameter {
@@ -49,6 +50,7 @@ export abstract class Module {
 
   /** Register a non-trainable tensor that belongs in the state dict (running stats, masks). */
   protected addBuffer(name: string, t: Tensor): Tensor {
+    keep(t); // module state outlives a tidy() it was made in
     this.buffers.set(name, t);
     return t;
   }

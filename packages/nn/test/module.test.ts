@@ -1,7 +1,7 @@
 // Module: names, modes, state dicts, replacement, hooks, printing (against the exact strings
 // PyTorch prints, ref/make_nn_reference.py) and the initialisers.
 import { describe, expect, it } from 'vitest';
-import { Generator, fromArray, manualSeed, randn, zeros, type Tensor } from '@bitvit/tensor';
+import { Generator, fromArray, manualSeed, randn, tidy, zeros, type Tensor } from '@bitvit/tensor';
 import {
   Conv2d,
   Dropout,
@@ -206,6 +206,32 @@ describe('stateDict and loadStateDict', () => {
     expect(() => m.loadStateDict({ weight: zeros([4, 3]), bias: zeros([3]) }, { strict: false })).toThrow(
       /shape mismatch for weight: checkpoint \[4,3\] vs model \[3,4\]/,
     );
+  });
+});
+
+describe('modules made inside a tidy()', () => {
+  it('keep their parameters and buffers (as tf.variable), while the tidy frees its other tensors', () => {
+    // weights computed from other tensors: arrays from the storage pool, which a tidy frees
+    class Scaled extends Module {
+      readonly w: Parameter;
+      constructor(x: Tensor) {
+        super();
+        this.w = this.addParameter('w', new Parameter(x.mul(2).data, x.shape));
+        this.addBuffer('shift', x.add(1));
+      }
+    }
+    const x = randn([64, 128], { generator: new Generator(3) });
+    let temp: Tensor | null = null;
+    const m = tidy(() => {
+      temp = x.mul(3);
+      return new Scaled(x);
+    });
+    expect(() => temp!.data).toThrow('freed at the end of the tidy()');
+    expect(Array.from(m.w.data)).toEqual(Array.from(x.data, (v) => Math.fround(v * 2)));
+    expect(Array.from(m.stateDict().get('shift')!.data)).toEqual(Array.from(x.data, (v) => Math.fround(v + 1)));
+    // later tidies reuse the freed blocks; the module's arrays are not among them
+    for (let i = 0; i < 3; i++) tidy(() => x.mul(5).add(x));
+    expect(Array.from(m.w.data)).toEqual(Array.from(x.data, (v) => Math.fround(v * 2)));
   });
 });
 
