@@ -1,5 +1,5 @@
 // Evaluation: accuracy and mean cross entropy of a model over a dataset, in eval mode without a graph.
-import { Tensor, noGrad, recycleMemory } from '@bitvit/tensor';
+import { Tensor, noGrad, recycleMemory, tidy } from '@bitvit/tensor';
 import { crossEntropy } from '@bitvit/nn';
 import type { ImageClassifier } from '@bitvit/vit';
 import { makeBatch, type ImageDataset, type Normalization } from './data/index.js';
@@ -73,12 +73,15 @@ function evaluation(model: ImageClassifier, ds: ImageDataset, opts: EvaluateOpti
   const t0 = performance.now();
   return {
     batch({ x, labels, start }) {
-      noGrad(() => {
-        const logits = model.forward(x);
-        lossSum += crossEntropy(logits, labels).item() * labels.length;
-        const pred = logits.argmax(-1).data;
-        for (let i = 0; i < labels.length; i++) if (pred[i] === labels[i]) correct++;
-      });
+      // tidy: the batch's activations go back to the storage pool at once
+      tidy(() =>
+        noGrad(() => {
+          const logits = model.forward(x);
+          lossSum += crossEntropy(logits, labels).item() * labels.length;
+          const pred = logits.argmax(-1).data;
+          for (let i = 0; i < labels.length; i++) if (pred[i] === labels[i]) correct++;
+        }),
+      );
       opts.onBatch?.(start + labels.length, total);
     },
     finish() {

@@ -4,7 +4,7 @@
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Generator, Tensor, defaultGenerator, manualSeed, recycleMemory } from '@bitvit/tensor';
+import { Generator, Tensor, defaultGenerator, manualSeed, recycleMemory, tidy } from '@bitvit/tensor';
 import {
   AdamW, SGD, applySchedule, bitnetSchedule, clipGradNorm, constantSchedule, paramGroupsWithDecay, warmupDecaySchedule,
   type Optimizer, type Schedule,
@@ -260,26 +260,32 @@ export class Trainer {
           const x = new Tensor(images, [idx.length, ...shape]);
 
           const lrwd = applySchedule(optimizer, schedule, pos.step);
-          const { loss, logits } = computeLoss(model, x, labels, objective);
-          const lossValue = loss.item();
-          if (!Number.isFinite(lossValue)) {
-            throw new TrainingDiverged(`train: loss is ${lossValue} at step ${pos.step + 1} (epoch ${pos.epoch + 1}); stopping. ${lastGood()}.`);
-          }
-          optimizer.zeroGrad();
-          loss.backward();
-          // The global gradient norm (clipping when asked): a finite loss can still have an
-          // overflowing gradient, and one update with it would put NaN into every weight.
-          const gradNorm = clipGradNorm(parameters, o.clipGrad > 0 ? o.clipGrad : Infinity);
-          if (!Number.isFinite(gradNorm)) {
-            throw new TrainingDiverged(`train: gradient norm is ${gradNorm} at step ${pos.step + 1} (epoch ${pos.epoch + 1}, loss ${lossValue}); stopping. ${lastGood()}.`);
-          }
-          optimizer.step();
-
-          const pred = logits.argmax(-1).data;
-          let correct = 0;
-          for (let i = 0; i < labels.length; i++) if (pred[i] === labels[i]) correct++;
-          // One turn of the event loop: the storage pool takes back this step's arrays (finalizers
-          // run only between tasks), and a Ctrl-C gets through. Counted in the step's time.
+          // The step inside tidy(): its activations, graph and gradients go back to the storage
+          // pool when it ends, not at the next full garbage collection (one every step or two
+          // otherwise, 6-15 ms each). Only numbers leave it; optimizer state lives in its own arrays.
+          const { lossValue, correct } = tidy(() => {
+            const { loss, logits } = computeLoss(model, x, labels, objective);
+            const lossValue = loss.item();
+            if (!Number.isFinite(lossValue)) {
+              throw new TrainingDiverged(`train: loss is ${lossValue} at step ${pos.step + 1} (epoch ${pos.epoch + 1}); stopping. ${lastGood()}.`);
+            }
+            optimizer.zeroGrad();
+            loss.backward();
+            // The global gradient norm (clipping when asked): a finite loss can still have an
+            // overflowing gradient, and one update with it would put NaN into every weight.
+            const gradNorm = clipGradNorm(parameters, o.clipGrad > 0 ? o.clipGrad : Infinity);
+            if (!Number.isFinite(gradNorm)) {
+              throw new TrainingDiverged(`train: gradient norm is ${gradNorm} at step ${pos.step + 1} (epoch ${pos.epoch + 1}, loss ${lossValue}); stopping. ${lastGood()}.`);
+            }
+            optimizer.step();
+            optimizer.zeroGrad(); // the gradients are freed with the step: none stays behind
+            const pred = logits.argmax(-1).data;
+            let correct = 0;
+            for (let i = 0; i < labels.length; i++) if (pred[i] === labels[i]) correct++;
+            return { lossValue, correct };
+          });
+          // One turn of the event loop: the storage pool takes back what the step left to the
+          // collector, and a Ctrl-C gets through. Counted in the step's time.
           await recycleMemory();
           const seconds = (performance.now() - t0) / 1000;
           pos.step++;
