@@ -1,4 +1,4 @@
-// The same ViT four ways, forward only (eval mode, under noGrad), at batch 1 and batch 64:
+// The same ViT four ways, forward only (eval mode, under noGrad, each call inside tidy()), at batch 1 and 64:
 //   float32     the plain model: every Linear on the tensor package's float GEMM (WebAssembly SIMD),
 //               its weights packed once for the GEMM (prepackLinears): our fastest float path
 //   float32 (no prepack)  the same model packing each weight on every call (a plain Linear)
@@ -22,7 +22,7 @@
 // unrolled kernel (many tokens), the size of their compiled code), divided by the batch.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { Generator, noGrad, randn, recycleMemory, type Tensor } from '@bitvit/tensor';
+import { Generator, noGrad, randn, recycleMemory, tidy, type Tensor } from '@bitvit/tensor';
 import { Linear, Module, prepackLinears } from '@bitvit/nn';
 import { createModel, presetConfig } from '@bitvit/vit';
 import { BitLinear } from '../src/bitlinear.js';
@@ -183,7 +183,9 @@ for (const name of MODELS) {
     for (const p of PATHS) noGrad(() => m[p].forward(x)); // warm up: JIT, kernel set-up, arenas
     // A forward of seconds (vit-tiny-32 at batch 64) gets 3 rounds, to stay within about 2 minutes.
     const rounds = performance.now() - warm > 3000 ? Math.min(ROUNDS, 3) : ROUNDS;
-    const run = Object.fromEntries(PATHS.map((p) => [p, () => void noGrad(() => m[p].forward(x))])) as Record<Path, () => void>;
+    // each forward inside tidy(), as a server would run it: its activations go back to the storage
+    // pool at once (without, a full garbage collection every few forwards frees them)
+    const run = Object.fromEntries(PATHS.map((p) => [p, () => void tidy(() => noGrad(() => m[p].forward(x)))])) as Record<Path, () => void>;
     const times = Object.fromEntries(PATHS.map((p) => [p, [] as number[]])) as Record<Path, number[]>;
     for (let r = 0; r < rounds; r++) {
       const t = await timeRound(run, r);
@@ -218,7 +220,7 @@ for (const name of MODELS) {
     const lin = floatLayers.get(name)!;
     for (const batch of BATCHES) {
       const x = randn([batch * rowsPerImage, t.inFeatures], { generator: new Generator(2) });
-      const run = { float32: () => noGrad(() => lin.forward(x)), ternary: () => t.forward(x) };
+      const run = { float32: () => void tidy(() => noGrad(() => lin.forward(x))), ternary: () => void tidy(() => t.forward(x)) };
       run.float32();
       run.ternary();
       const times = { float32: [] as number[], ternary: [] as number[] };

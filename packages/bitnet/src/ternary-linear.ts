@@ -3,7 +3,7 @@
 // ternary matmul, whose inner loop is table lookups and integer adds, rescaling once:
 //   y = (xInt8 @ Wt^T) * (gamma / s) + b        (BITNET.md section 1, inference)
 // The result equals BitLinear's fake-quant forward up to float rounding of that rescale.
-import { Tensor, allocFloats, linear, noGrad, shapeStr, zeros } from '@bitvit/tensor';
+import { Tensor, allocFloats, keep, linear, noGrad, shapeStr, zeros } from '@bitvit/tensor';
 import { LayerNorm, Module, Parameter, RMSNorm, type SharedInputLayer } from '@bitvit/nn';
 import { BitLinear, type InputNorm } from './bitlinear.js';
 import { absmeanScale, ternaryCodes } from './quantizers.js';
@@ -221,7 +221,7 @@ export class TernaryLinear extends Module implements SharedInputLayer {
         const g = this.weightScale.length === 1 ? this.weightScale[0]! : this.weightScale[o]!;
         for (let i = 0; i < this.inFeatures; i++) d[o * this.inFeatures + i] = codes[o * this.inFeatures + i]! * g;
       }
-      this.dequantized = w;
+      this.dequantized = keep(w); // a cache: it outlives a tidy() around the forward that made it
     }
     return this.dequantized;
   }
