@@ -20,8 +20,10 @@
 //
 // Steps of a call (one module for every layer, in the tensor heap of @bitvit/tensor, so inputs and
 // outputs that live there are read and written in place). A call is cut into units of whole
-// 4-token tiles, each running the two steps on its own tokens (unit()); big calls share their
-// units with worker threads (@bitvit/tensor's thread team, ternaryThreads() of them):
+// 4-token tiles, each quantizing its own tokens once and then running the dot step for every
+// layer of the call (unit(); several layers on one input, as attention's query, key and value,
+// are one call); big calls share their units with worker threads (@bitvit/tensor's thread team,
+// ternaryThreads() of them):
 //   quantize(tokens, x, kPad, x8, act, rowsum)  per token: s = 127 / max(absmax, 1e-5) into act (the
 //     same f32 steps as quantizeActivationsInt8), codes round(x * s) (half to even) into x8, and
 //     their sum into rowsum
@@ -59,7 +61,9 @@ const PARALLEL_MIN_MACS = 1 << 21;
 /** Bytes of a unit's scratch: one tile-strip's int32 sums (TILE x STRIP). */
 const ACC_SCRATCH = TILE * STRIP * 4;
 /** unit()'s arguments: see emitUnit. */
-const UNIT_ARGS = 16;
+const UNIT_ARGS = 10;
+/** i32 fields of a layer's record: wp, strips, n, scale, perTensor, bias, out. */
+const LAYER_FIELDS = 7;
 
 let relaxedDot: boolean | undefined;
 /** Whether i16x8.relaxed_dot_i8x16_i7x16_s validates (relaxed SIMD: Node 22+, Chrome 114+; Node 20
@@ -78,10 +82,9 @@ export function engineHasRelaxedDot(): boolean {
   return relaxedDot;
 }
 
-/** What calls go through: unit(); quantize, dot and rescale are exported for profiles' names. */
+/** What calls go through: unit() (quantize and dot are exported too, for profiles' names). */
 interface DotExports {
   unit(...args: number[]): void;
-  quantize(tokens: number, x: number, kPad: number, x8: number, act: number, rowsum: number): void;
 }
 
 const NAMES = ['unit'];
@@ -168,9 +171,10 @@ export class TernaryMatmulDot {
   }
 
   /**
-   * Several layers on the same input (attention's query, key and value): x is quantized once, and
-   * the layers' units go to the threads as one job, so three small calls fill both cores where
-   * each alone stays on one. Same floats as a linear() per layer.
+   * Several layers on the same input (attention's query, key and value): one job whose units
+   * each quantize their tokens once and run every layer on them (the codes stay in the core's
+   * cache), so three small calls fill both cores where each alone stays on one. Same floats as a
+   * linear() per layer.
    */
   static linearGroup(layers: readonly DotLayerCall[], x: Float32Array, tokens: number, actScaleOut?: Float32Array): void {
     const first = layers[0];
@@ -197,30 +201,32 @@ export class TernaryMatmulDot {
       const tiles = padded / TILE;
       const threads = ternaryThreads();
       const parallel = threads > 1 && n * macsPerToken >= PARALLEL_MIN_MACS ? dotTeam(heap) : null;
-      // one layer: units of whole tiles, each quantizing its own tokens; a group: x quantized here
-      // first, then each layer's tiles cut into units
-      const grouped = layers.length > 1;
-      const unitsPerLayer = parallel ? Math.max(1, Math.min(tiles, Math.ceil((4 * threads) / layers.length))) : 1;
-      const units = layers.length * unitsPerLayer;
-      // scratch: unit table (f64) | xf (float rows of kPad, if copied) | x8 | act | rowsum | then per
-      // layer: scale | bias | the units' sums scratch | out (if not in the heap)
-      let end = units * UNIT_ARGS * 8;
+      // units of whole tiles shared out evenly (50 tiles in 8 units: 6 or 7 each); a unit
+      // quantizes its tokens once and runs every layer of the group on them
+      const unitCount = parallel ? Math.max(1, Math.min(tiles, 4 * threads)) : 1;
+      // scratch: unit table (f64) | layer records (i32) | xf (float rows of kPad, if copied) | x8 |
+      // act | rowsum | a sums scratch per unit | then per layer: scale | bias | out (if not in the heap)
+      let end = unitCount * UNIT_ARGS * 8;
+      const records = end;
+      end += layers.length * LAYER_FIELDS * 4;
       const xf = xAt >= 0 ? -1 : end;
       if (xAt < 0) end += 4 * n * kPad;
       const x8Off = end;
       const actOff = (end += Math.ceil((padded * kPad) / 16) * 16);
       const rowsumOff = (end += 4 * padded);
       end += 4 * padded;
+      // the units' sums scratch on 64-byte lines of their own: two threads writing one line
+      // (false sharing) cost 15-25% of a two-thread call
+      const accOff = (end = Math.ceil(end / 64) * 64);
+      end += unitCount * ACC_SCRATCH;
       const layerOffs = layers.map(({ kernel }, i) => {
         const scale = end;
         end += 4 * kernel.nPad;
         const bias = end;
         end += 4 * kernel.nPad;
-        const acc = end; // a sums scratch per unit (at most one unit per tile)
-        end += (padded / TILE) * ACC_SCRATCH;
         const out = end;
         if (outAt[i]! < 0) end += 4 * n * kernel.outFeatures;
-        return { scale, bias, acc, out };
+        return { scale, bias, out };
       });
       const base = heapScratch(heap, end);
       const f32 = heap.f32;
@@ -234,10 +240,8 @@ export class TernaryMatmulDot {
       const x8 = base + x8Off, act = base + actOff, rowsum = base + rowsumOff;
       // the tile's spare tokens: zero codes (their sums are computed and never read)
       new Uint8Array(heap.memory.buffer, x8 + n * kPad, (padded - n) * kPad).fill(0);
-      if (grouped) k.quantize(n, xfAt, kPad, x8, act, rowsum);
-      // each unit's arguments, as a plain array for the calls here (spreading one is cheap, a
-      // typed array's subarray is not) and in the heap's f64 table for the workers
-      const unitArgs: number[][] = [];
+      // each layer's record: wp, strips, n, scale, perTensor, bias, out (its row of token 0)
+      const i32 = new Int32Array(heap.memory.buffer, base + records, layers.length * LAYER_FIELDS);
       layers.forEach(({ kernel, weightScale, bias }, i) => {
         const offs = layerOffs[i]!;
         const scale = base + offs.scale, biasAt = base + offs.bias;
@@ -245,21 +249,20 @@ export class TernaryMatmulDot {
         if (bias) f32.set(bias, biasAt / 4);
         else f32.fill(0, biasAt / 4, biasAt / 4 + kernel.outFeatures);
         const outPtr = outAt[i]! >= 0 ? outAt[i]! + 4 * t0 * kernel.outFeatures : base + offs.out;
-        for (let u = 0; u < unitsPerLayer; u++) {
-          // the tiles shared out evenly (50 tiles in 8 units: 6 or 7 each, not seven of 7 and one of 1)
-          const at = Math.floor((u * tiles) / unitsPerLayer) * TILE;
-          const to = Math.min(n, Math.floor(((u + 1) * tiles) / unitsPerLayer) * TILE);
-          unitArgs.push([
-            at, to - at, xfAt, kPad, x8, act, rowsum, kernel.wp, kernel.nPad / STRIP,
-            base + offs.acc + (at / TILE) * ACC_SCRATCH, kernel.outFeatures, scale, weightScale.length === 1 ? 1 : 0, biasAt, outPtr, grouped ? 0 : 1,
-          ]);
-        }
+        i32.set([kernel.wp, kernel.nPad / STRIP, kernel.outFeatures, scale, weightScale.length === 1 ? 1 : 0, biasAt, outPtr], i * LAYER_FIELDS);
       });
-      const count = unitArgs.length;
-      if (parallel && count > 1) {
-        const table = new Float64Array(heap.memory.buffer, base, count * UNIT_ARGS);
+      // each unit's arguments, as a plain array for the calls here (spreading one is cheap, a
+      // typed array's subarray is not) and in the heap's f64 table for the workers
+      const unitArgs: number[][] = [];
+      for (let u = 0; u < unitCount; u++) {
+        const at = Math.floor((u * tiles) / unitCount) * TILE;
+        const to = Math.min(n, Math.floor(((u + 1) * tiles) / unitCount) * TILE);
+        unitArgs.push([at, to - at, xfAt, kPad, x8, act, rowsum, base + accOff + u * ACC_SCRATCH, layers.length, base + records]);
+      }
+      if (parallel && unitCount > 1) {
+        const table = new Float64Array(heap.memory.buffer, base, unitCount * UNIT_ARGS);
         unitArgs.forEach((a, u) => table.set(a, u * UNIT_ARGS));
-        parallel.team.run({ module: parallel.module, fn: 'unit', count, table: base, nargs: UNIT_ARGS, threads }, (u) => k.unit(...unitArgs[u]!));
+        parallel.team.run({ module: parallel.module, fn: 'unit', count: unitCount, table: base, nargs: UNIT_ARGS, threads }, (u) => k.unit(...unitArgs[u]!));
       } else {
         for (const a of unitArgs) k.unit(...a);
       }
@@ -297,15 +300,17 @@ export function buildDotModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * unit(first, tokens, xf, kPad, x8, act, rowsum, wp, strips, acc, n, scale, perTensor, bias, out, quant):
- * quantize (if quant is 1; a group's input is quantized before its units), sum and rescale tokens
- * [first, first + tokens) of a call (first a multiple of 4), with the call's arrays: a worker's
- * share, or the whole call on one thread. acc is the unit's 256-byte scratch.
+ * unit(first, tokens, xf, kPad, x8, act, rowsum, acc, layers, records): tokens [first, first +
+ * tokens) of a call (first a multiple of 4): quantized once, then summed and rescaled for each of
+ * the `layers` layers whose records (LAYER_FIELDS i32 each: wp, strips, n, scale, perTensor, bias,
+ * out) start at `records`; a worker's share, or the whole call on one thread. acc is the unit's
+ * 256-byte scratch.
  */
 function emitUnit(f: wasm.FunctionBody, quantize: wasm.FunctionBody, dot: wasm.FunctionBody): void {
-  const [first, tokens, xf, kPad, x8, act, rowsum, wp, strips, acc, n, scale, perTensor, bias, out, quant] = Array.from({ length: UNIT_ARGS }, (_, i) => i) as [
-    number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number,
+  const [first, tokens, xf, kPad, x8, act, rowsum, acc, layers, records] = Array.from({ length: UNIT_ARGS }, (_, i) => i) as [
+    number, number, number, number, number, number, number, number, number, number,
   ];
+  const layer = f.local('i32'), rec = f.local('i32');
   const at = (base: number, bytesPerToken: () => void): void => {
     f.get(base).get(first);
     bytesPerToken();
@@ -313,8 +318,8 @@ function emitUnit(f: wasm.FunctionBody, quantize: wasm.FunctionBody, dot: wasm.F
   };
   const codesAt = (): void => void at(x8, () => f.get(kPad));
   const floatAt = (base: number): void => at(base, () => f.i32(4));
+  const field = (i: number): void => void f.get(rec).i32Load(4 * i);
   // quantize(tokens, x, kPad, x8, act, rowsum)
-  f.get(quant).if();
   f.get(tokens);
   at(xf, () => f.get(kPad).i32(2).op('i32.shl'));
   f.get(kPad);
@@ -322,17 +327,28 @@ function emitUnit(f: wasm.FunctionBody, quantize: wasm.FunctionBody, dot: wasm.F
   floatAt(act);
   floatAt(rowsum);
   f.call(quantize);
-  f.end();
-  // dot(tokens, x8, kPad, wp, strips, acc, rowsum, act, scale, perTensor, bias, out, n)
-  f.get(tokens);
-  codesAt();
-  f.get(kPad).get(wp).get(strips).get(acc);
-  floatAt(rowsum);
-  floatAt(act);
-  f.get(scale).get(perTensor).get(bias);
-  at(out, () => f.get(n).i32(2).op('i32.shl'));
-  f.get(n);
-  f.call(dot);
+  // per layer: dot(tokens, x8, kPad, wp, strips, acc, rowsum, act, scale, perTensor, bias, out, n)
+  f.get(records).set(rec);
+  loop(f, layer, layers, 1, () => {
+    f.get(tokens);
+    codesAt();
+    f.get(kPad);
+    field(0);
+    field(1);
+    f.get(acc);
+    floatAt(rowsum);
+    floatAt(act);
+    field(3);
+    field(4);
+    field(5);
+    field(6); // out + first * n * 4
+    f.get(first);
+    field(2);
+    f.op('i32.mul').i32(2).op('i32.shl').op('i32.add');
+    field(2);
+    f.call(dot);
+    f.get(rec).i32(4 * LAYER_FIELDS).op('i32.add').set(rec);
+  });
 }
 
 /** `for (index = 0; index < limit; index += step) body()` */
