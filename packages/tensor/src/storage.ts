@@ -31,8 +31,12 @@
 
 import { Heap, theHeap } from './kernels/wasm/heap.js';
 
-/** Arrays below this many floats are plain: V8 keeps small typed arrays on its own heap, cheaply. */
-const MIN_POOLED_FLOATS = 4096;
+/** Arrays below this many floats are plain. (V8 keeps typed arrays of up to 64 bytes on its own
+ *  heap, cheaply; bigger ones get a backing store of their own, allocated and zeroed each time.)
+ *  Was 4096: vit-mnist at batch 1 (17 tokens of 64: 1088-float activations) then made every
+ *  output a plain array, which the kernels also copied in and out; pooled, and given back at once
+ *  by tidy(), its packed forward went from 0.47-0.50 to 0.34-0.36 ms (float 0.61 -> 0.54-0.58). */
+const MIN_POOLED_FLOATS = 256;
 
 /** A pooled block: an ArrayBuffer of its own, or a block of the WebAssembly heap. */
 type Block = ArrayBuffer | { at: number; bytes: number };
@@ -91,7 +95,6 @@ function release(block: Block): void {
   }
 }
 
-// the array is its own unregister token: a scope that frees a block first takes it off here
 const registry: FinalizationRegistry<Block> | null = typeof FinalizationRegistry === 'function' ? new FinalizationRegistry<Block>(release) : null;
 
 /** What holds a pooled array and must know when a scope frees it (a Tensor). */
@@ -109,10 +112,13 @@ export function storageScopeOpen(): boolean {
   return scopes.length > 0;
 }
 
-/** A new pooled array: registered for the collector, and with the innermost open scope. */
+/** A new pooled array: with the innermost open scope, or registered for the collector. (One a
+ *  scope holds is registered only if it outlives the scope: most never do, and registering and
+ *  unregistering them took ~5% of a small model's forward.) */
 function handOut(array: Float32Array, block: Block): void {
-  registry!.register(array, block, array);
-  scopes[scopes.length - 1]?.set(array, { block, owners: [] });
+  const scope = scopes[scopes.length - 1];
+  if (scope) scope.set(array, { block, owners: [] });
+  else registry!.register(array, block);
 }
 
 /** Records that `owner` holds `array`, if an open scope handed the array out. */
@@ -141,18 +147,25 @@ export function closeStorageScope(kept: ReadonlySet<Float32Array> | null): void 
   const parent = scopes[scopes.length - 1];
   for (const [array, entry] of scope) {
     if (kept === null || kept.has(array)) {
-      parent?.set(array, entry);
+      if (parent) parent.set(array, entry);
+      else registry!.register(array, entry.block);
       continue;
     }
-    registry!.unregister(array);
     release(entry.block);
     for (const owner of entry.owners) owner.storageFreed();
   }
 }
 
-/** Takes `array` out of every open scope: it stays until the collector finds it unreachable. */
+/** Takes `array` out of the open scopes: it stays until the collector finds it unreachable. */
 export function keepStorage(array: Float32Array): void {
-  for (const scope of scopes) scope.delete(array);
+  for (const scope of scopes) {
+    const entry = scope.get(array);
+    if (entry) {
+      scope.delete(array);
+      registry!.register(array, entry.block);
+      return;
+    }
+  }
 }
 
 /**

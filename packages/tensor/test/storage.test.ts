@@ -98,6 +98,30 @@ describe('allocFloats', () => {
 });
 
 describe('recycling (fresh process)', () => {
+  it('recycles what leaves a tidy() (returned, kept, or made by a fn that threw) once the collector finds it gone', () => {
+    const r = runNode(`
+      import { Tensor, keep, recycleMemory, tidy } from '${tensorIndex}';
+      import { theHeap } from '${heapModule}';
+      const heap = theHeap();
+      const x = new Tensor(new Float32Array(8192).fill(1), [8192]);
+      tidy(() => { x.mul(1); return null; }); // the kernels' scratch, made on first use
+      const base = heap.inUse;
+      (() => {
+        tidy(() => x.mul(2)); // returned, then dropped
+        tidy(() => { keep(x.mul(3)); return null; }); // kept, then dropped
+        try { tidy(() => { x.mul(4); throw new Error('stop'); }); } catch {}
+      })();
+      const held = heap.inUse - base;
+      globalThis.gc();
+      await recycleMemory();
+      console.log(JSON.stringify({ held, after: heap.inUse - base }));
+    `);
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { held: number; after: number };
+    expect(out.held).toBe(3 * 65536); // three arrays of 8192 floats: blocks of 64 KiB
+    expect(out.after).toBe(0);
+  });
+
   it('reuses the blocks of arrays that are gone and never hands out a live one', () => {
     const r = runNode(`
       import { allocFloats, recycleMemory, storagePoolStats } from '${tensorIndex}';
