@@ -1,5 +1,5 @@
 // `predict`: logits of a model folder on a dataset, written as {"logits": [[...]], "labels": [...]}.
-import { noGrad } from '@bitvit/tensor';
+import { noGrad, tidy } from '@bitvit/tensor';
 import { writeFileAtomic } from '@bitvit/vit';
 import { bool, formatHelp, num, parseFlags, str, UsageError, type FlagTable } from '../args.js';
 import { forEachBatch } from '../evaluate.js';
@@ -30,15 +30,18 @@ export async function predictCommand(argv: readonly string[]): Promise<number> {
   const logits: number[][] = [];
   const labels: number[] = [];
   noGrad(() =>
-    forEachBatch(ds, norm, num(f, 'batchSize')!, num(f, 'limit'), (x, y) => {
-      const l = model.forward(x);
-      const c = l.shape[1]!;
-      const d = l.data;
-      for (let i = 0; i < y.length; i++) {
-        logits.push(Array.from(d.subarray(i * c, (i + 1) * c)));
-        labels.push(y[i]!);
-      }
-    }),
+    forEachBatch(ds, norm, num(f, 'batchSize')!, num(f, 'limit'), (x, y) =>
+      // tidy: the batch's activations go back to the storage pool once its logits are copied out
+      tidy(() => {
+        const l = model.forward(x);
+        const c = l.shape[1]!;
+        const d = l.data;
+        for (let i = 0; i < y.length; i++) {
+          logits.push(Array.from(d.subarray(i * c, (i + 1) * c)));
+          labels.push(y[i]!);
+        }
+      }),
+    ),
   );
   await writeFileAtomic(out, JSON.stringify({ logits, labels }));
   console.log(JSON.stringify({ out, count: labels.length }));

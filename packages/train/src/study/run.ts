@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Generator, Tensor, noGrad } from '@bitvit/tensor';
+import { Generator, Tensor, noGrad, tidy } from '@bitvit/tensor';
 import {
   QuantizedLinear, TernaryTracker, compareModels, layerOutputErrors, packedBytes, ptqToTernary, quantizePTQ, storageReport, toPacked,
   type ForwardFn, type ModelComparison, type PTQOptions,
@@ -225,8 +225,10 @@ export function measureThroughput(
     const b64 = new Map(paths.map(([p]) => [p, [] as number[]]));
     const b1 = new Map(paths.map(([p]) => [p, [] as number[]]));
     for (let r = 0; r < rounds; r++) {
-      for (const [path, model] of paths) b64.get(path)!.push(batch64.shape[0]! / timed(() => model.forward(batch64)));
-      for (const [path, model] of paths) b1.get(path)!.push(singles.length / timed(() => singles.forEach((x) => model.forward(x))));
+      // each forward inside tidy(): its activations go back to the storage pool at once, as in a
+      // server (this loop never yields, so without it the pool would run to its cap)
+      for (const [path, model] of paths) b64.get(path)!.push(batch64.shape[0]! / timed(() => tidy(() => void model.forward(batch64))));
+      for (const [path, model] of paths) b1.get(path)!.push(singles.length / timed(() => singles.forEach((x) => tidy(() => void model.forward(x)))));
     }
     return Object.fromEntries(paths.map(([p]) => [p, { batch1: median(b1.get(p)!), batch64: median(b64.get(p)!) }]));
   });
