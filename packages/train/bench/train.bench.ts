@@ -34,7 +34,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Generator, getBackend, noGrad, randint, randn, recycleMemory, type Tensor } from '@bitvit/tensor';
+import { Generator, getBackend, noGrad, randint, randn, recycleMemory, tidy, type Tensor } from '@bitvit/tensor';
 import { AdamW, crossEntropy } from '@bitvit/nn';
 import { createModel, presetConfig, type ViTConfig } from '@bitvit/vit';
 import { convertToBitNet } from '@bitvit/bitnet';
@@ -116,13 +116,16 @@ function oursTrainer(config: ViTConfig, batch: number, qat: boolean): { step: ()
   const optimizer = new AdamW(model.parameters(), { lr: 1e-3 }); // weight decay 0.01, torch's default
   const x = randn([batch, config.numChannels, config.imageSize, config.imageSize], { generator: gen });
   const labels = randint(0, config.numLabels, [batch], { generator: gen });
-  const step = (): number => {
-    optimizer.zeroGrad();
-    const loss: Tensor = crossEntropy(model.forward(x), labels);
-    loss.backward();
-    optimizer.step();
-    return loss.item();
-  };
+  // inside tidy(), as the Trainer: the step's arrays go back to the storage pool when it ends
+  const step = (): number =>
+    tidy(() => {
+      optimizer.zeroGrad();
+      const loss: Tensor = crossEntropy(model.forward(x), labels);
+      loss.backward();
+      optimizer.step();
+      optimizer.zeroGrad();
+      return loss.item();
+    });
   return { step, params: model.numParameters() };
 }
 
@@ -231,8 +234,8 @@ async function benchModel(plan: ModelPlan, qat: boolean, env: Env): Promise<Row[
       warmup,
       rounds,
       prepare: async () => env.gemm?.set(threads),
-      // the yield after the step lets the storage pool take back the step's arrays (and collect
-      // when much is out), as the Trainer does each step (packages/tensor/src/storage.ts); timed
+      // the yield after the step lets the storage pool take back what the step left to the
+      // collector, as the Trainer does each step (packages/tensor/src/storage.ts); timed
       step: async () => {
         const start = performance.now();
         let loss = NaN;
