@@ -3,7 +3,7 @@
 //               its weights packed once for the GEMM (prepackLinears): our fastest float path
 //   float32 (no prepack)  the same model packing each weight on every call (a plain Linear)
 //   fake-quant  converted to BitLinear: quantizes weights and activations, then the same float GEMM
-//   packed      toPacked: TernaryLinear layers, int8 activations on the packed i2 lookup-table kernel
+//   packed      toPacked: TernaryLinear layers, int8 activations on the dot kernel (kernels/ternary-dot.ts)
 // Images/s from the median over rounds. In a round each path runs call after call for --min-ms
 // (see timeRound), in an order that rotates from round to round; the round gives each path's mean
 // per call.
@@ -257,4 +257,4 @@ for (const name of MODELS) {
     printTable(rowsP);
   }
 }
-console.log('\nfloat32 and fake-quant use the tensor package GEMM; packed uses TernaryLinear (int8 activations, i2 lookup tables, SIMD).');
+console.log('\nfloat32 and fake-quant use the tensor package GEMM; packed uses TernaryLinear: int8 activations on the dot kernel (relaxed SIMD\'s byte dot product, or plain SIMD\'s int16 one without it).');

@@ -12,7 +12,7 @@ import { quantizeActivationsInt8 } from './kernels/quantize-activations.js';
 import { ternaryMatmulI2 } from './kernels/ternary-matmul.js';
 import { TernaryMatmulI2Wasm, wasmTernaryAvailable } from './kernels/ternary-wasm.js';
 import { TernaryMatmulUnrolled, UNROLLED_MIN_TOKENS } from './kernels/ternary-unrolled.js';
-import { TernaryMatmulDot } from './kernels/ternary-dot.js';
+import { TernaryMatmulDot, type DotVariant } from './kernels/ternary-dot.js';
 
 type Kernel = TernaryMatmulDot | TernaryMatmulUnrolled | TernaryMatmulI2Wasm;
 
@@ -30,14 +30,20 @@ export class TernaryLinear extends Module implements SharedInputLayer {
   private kernel: TernaryMatmulI2Wasm | null | undefined;
   private unrolled: TernaryMatmulUnrolled | null | undefined;
   private dot: TernaryMatmulDot | null | undefined;
-  /** Calls with at least this many tokens use the int8 dot-product kernel (kernels/ternary-dot.ts)
-   *  where the engine has relaxed SIMD's dot product (Node 22+; Node 20 with enableRelaxedSimd(),
-   *  which the CLI and `pnpm bench` call): 1.2-4.5x the float GEMM per layer where the table
-   *  kernel gave 0.6-2.9x, and in a whole model ahead of the unrolled kernel too (vit-mnist at
-   *  batch 64: 9.4-10.3 ms a forward against 11.0-13.3; the unrolled kernels' code, 40-80 KiB a
-   *  layer, no longer fits the caches when 24 layers take turns). Infinity: never (the kernels
-   *  below decide). Same floats either way. */
+  /** Calls with at least this many tokens use the int8 dot-product kernel (kernels/ternary-dot.ts):
+   *  its relaxed variant where the engine has relaxed SIMD's dot product (Node 22+; Node 20 with
+   *  enableRelaxedSimd(), which the CLI and `pnpm bench` call), 1.2-4.5x the float GEMM per layer
+   *  where the table kernel gave 0.6-2.9x, and in a whole model ahead of the unrolled kernel too
+   *  (vit-mnist at batch 64: 9.4-10.3 ms a forward against 11.0-13.3; the unrolled kernels' code,
+   *  40-80 KiB a layer, no longer fits the caches when 24 layers take turns); else its i16
+   *  variant on plain SIMD (see dotVariants). Infinity: never (the kernels below decide). Same
+   *  floats either way. */
   static dotMinTokens = 1;
+  /** The dot kernel's variants a layer may run, the first the engine has: 'relaxed' (relaxed SIMD)
+   *  and 'i16' (plain SIMD's int16 dot product, half the multiply-adds an instruction). Without
+   *  relaxed SIMD the i16 variant was 1.5-4x the table kernel and 1.2-2.7x the float GEMM per
+   *  layer (two threads, 17-4160 tokens; about even with the unrolled kernel at 1088). */
+  static dotVariants: readonly DotVariant[] = ['relaxed', 'i16'];
   /** Without the dot kernel, calls with at least this many tokens use the unrolled add/sub kernel
    *  (kernels/ternary-unrolled.ts) where the layer is small enough for it; fewer tokens use the
    *  packed table kernel. All give the same floats. Infinity: never unrolled; 0: always where possible. */
@@ -163,9 +169,9 @@ export class TernaryLinear extends Module implements SharedInputLayer {
     });
   }
 
-  /** The kernel a forward over `tokens` rows runs: the dot kernel where relaxed SIMD has it; else,
-   *  for many tokens and a small layer, the unrolled kernel; else the table kernel; null without
-   *  WebAssembly SIMD (the TypeScript reference then). */
+  /** The kernel a forward over `tokens` rows runs: the dot kernel (relaxed SIMD's or plain SIMD's
+   *  variant, dotVariants); else, for many tokens and a small layer, the unrolled kernel; else the
+   *  table kernel; null without WebAssembly SIMD (the TypeScript reference then). */
   private kernelObject(tokens: number): Kernel | null {
     return (
       (tokens >= TernaryLinear.dotMinTokens ? this.dotKernel() : null) ??
@@ -197,9 +203,13 @@ export class TernaryLinear extends Module implements SharedInputLayer {
     return this.unrolled;
   }
 
-  /** The int8 dot-product kernel, its weights packed on first use; null without relaxed SIMD. */
+  /** The int8 dot-product kernel in the first of dotVariants the engine runs, its weights packed
+   *  on first use; null where it runs none. */
   private dotKernel(): TernaryMatmulDot | null {
-    if (this.dot === undefined) this.dot = TernaryMatmulDot.fromPacked(this.packed, this.outFeatures, this.inFeatures);
+    if (this.dot === undefined) {
+      this.dot = null;
+      for (const v of TernaryLinear.dotVariants) if ((this.dot = TernaryMatmulDot.fromPacked(this.packed, this.outFeatures, this.inFeatures, v))) break;
+    }
     return this.dot;
   }
 

@@ -1,4 +1,7 @@
-// The ternary matmul as an int8 dot product: relaxed SIMD's i16x8.relaxed_dot_i8x16_i7x16_s.
+// The ternary matmul as an int8 dot product: relaxed SIMD's i16x8.relaxed_dot_i8x16_i7x16_s, or,
+// on engines without relaxed SIMD, plain SIMD's i32x4.dot_i16x8_s on int16 codes (the i16
+// variant, emitDotI16 at the end of this file: half the multiply-adds an instruction, no
+// correction term, no chunks; the same integer sums, so the same floats).
 //
 // That instruction (x86: one pmaddubsw) multiplies 16 signed bytes by 16 bytes in 0..127 and
 // adds neighbouring products into 8 int16 lanes: 16 multiply-adds, where an f32x4 fused
@@ -43,12 +46,19 @@ import { HEAP_MAX_PAGES, Heap, theHeap, threadTeam, wasm, type TeamModule } from
 import { checkTernaryMatmulArgs, scratchScales } from './check-args.js';
 import { heapScratch } from './heap-scratch.js';
 import { ternaryThreads } from './ternary-runtime.js';
+import { engineHasSimd } from './ternary-module.js';
 import { packedRowBytes, unpackI2 } from '../packing.js';
+
+/** Which instruction sums the products: relaxed SIMD's byte dot product (16 multiply-adds an
+ *  instruction), or plain SIMD's i32x4.dot_i16x8_s on int16 codes (8; x86 pmaddwd), for engines
+ *  without relaxed SIMD. Same integer sums, so the same floats. */
+export type DotVariant = 'relaxed' | 'i16';
 
 /** Tokens per micro-kernel tile. */
 const TILE = 4;
-/** Outputs per strip: two i16x8 accumulators. */
+/** Outputs per strip: two i16x8 accumulators (relaxed), two i32x4 ones (i16). */
 const STRIP = 16;
+const STRIP_I16 = 8;
 /** Input pairs summed in int16 before widening: 63 * 512 = 32256 <= 32767. */
 const PAIRS_PER_CHUNK = 63;
 /** Tokens per pass through the module, bounding the scratch (1024 x 768 int32 sums: 3 MiB). */
@@ -88,24 +98,27 @@ interface DotExports {
 }
 
 const NAMES = ['unit'];
-let compiled: { module: WebAssembly.Module; kernels: DotExports } | undefined;
-/** The module and its instance over the tensor heap, made on first use. */
-function dotKernels(heap: Heap): { module: WebAssembly.Module; kernels: DotExports } {
-  if (!compiled) {
-    const module = new WebAssembly.Module(buildDotModule(heap.shared));
-    compiled = { module, kernels: new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports as unknown as DotExports };
+const compiled = new Map<DotVariant, { module: WebAssembly.Module; kernels: DotExports }>();
+/** A variant's module and its instance over the tensor heap, made on first use. */
+function dotKernels(heap: Heap, variant: DotVariant): { module: WebAssembly.Module; kernels: DotExports } {
+  let c = compiled.get(variant);
+  if (!c) {
+    const module = new WebAssembly.Module(buildDotModule(heap.shared, variant));
+    c = { module, kernels: new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports as unknown as DotExports };
+    compiled.set(variant, c);
   }
-  return compiled;
+  return c;
 }
 
-let teamModule: TeamModule | undefined;
-/** This module in @bitvit/tensor's thread team, with ternaryThreads() - 1 workers started. */
-function dotTeam(heap: Heap): { team: NonNullable<ReturnType<typeof threadTeam>>; module: TeamModule } | null {
+const teamModules = new Map<DotVariant, TeamModule>();
+/** A variant's module in @bitvit/tensor's thread team, with ternaryThreads() - 1 workers started. */
+function dotTeam(heap: Heap, variant: DotVariant): { team: NonNullable<ReturnType<typeof threadTeam>>; module: TeamModule } | null {
   const team = threadTeam();
   if (!team) return null;
   team.grow(ternaryThreads() - 1);
-  teamModule ??= team.register(dotKernels(heap).module, NAMES);
-  return { team, module: teamModule };
+  let module = teamModules.get(variant);
+  if (!module) teamModules.set(variant, (module = team.register(dotKernels(heap, variant).module, NAMES)));
+  return { team, module };
 }
 
 /** Units the thread team's workers have run, for all kernels (tests check that they take part). */
@@ -133,35 +146,52 @@ export class TernaryMatmulDot {
   private readonly nPad: number;
   private readonly packedRowBytes: number;
 
-  private constructor(codes: Int8Array, readonly outFeatures: number, readonly inFeatures: number) {
+  private constructor(codes: Int8Array, readonly outFeatures: number, readonly inFeatures: number, readonly variant: DotVariant) {
     this.heap = theHeap();
     this.packedRowBytes = packedRowBytes('i2', inFeatures);
     this.kPad = Math.ceil(inFeatures / 16) * 16;
-    this.nPad = Math.ceil(outFeatures / STRIP) * STRIP;
+    const strip = variant === 'relaxed' ? STRIP : STRIP_I16;
+    this.nPad = Math.ceil(outFeatures / strip) * strip;
     const pairs = this.kPad / 2;
-    this.weightBytes = (this.nPad / STRIP) * pairs * 32;
+    this.weightBytes = (this.nPad / strip) * pairs * 32;
     // the layer's block of the heap, given back when this kernel object is collected
     this.wp = this.heap.alloc(this.weightBytes);
     weightBlocks?.register(this, { heap: this.heap, at: this.wp, bytes: this.weightBytes });
-    const u8 = new Uint8Array(this.heap.memory.buffer, this.wp, this.weightBytes);
-    u8.fill(1); // w + 1 for the padding outputs and inputs: 0 weights
-    for (let o = 0; o < outFeatures; o++) {
-      const strip = Math.floor(o / STRIP), half = Math.floor((o % STRIP) / 8), lane = o % 8;
-      for (let k = 0; k < inFeatures; k++) {
-        const pair = k >> 1;
-        u8[(strip * pairs + pair) * 32 + half * 16 + 2 * lane + (k & 1)] = codes[o * inFeatures + k]! + 1;
+    if (variant === 'relaxed') {
+      // per pair of inputs, two vectors of 8 outputs: [w_o(k) + 1, w_o(k+1) + 1] bytes
+      const u8 = new Uint8Array(this.heap.memory.buffer, this.wp, this.weightBytes);
+      u8.fill(1); // w + 1 for the padding outputs and inputs: 0 weights
+      for (let o = 0; o < outFeatures; o++) {
+        const s = Math.floor(o / STRIP), half = Math.floor((o % STRIP) / 8), lane = o % 8;
+        for (let k = 0; k < inFeatures; k++) {
+          u8[(s * pairs + (k >> 1)) * 32 + half * 16 + 2 * lane + (k & 1)] = codes[o * inFeatures + k]! + 1;
+        }
+      }
+    } else {
+      // per pair of inputs, two vectors of 4 outputs: [w_o(k), w_o(k+1)] as int16 (signed: no
+      // correction term)
+      const i16 = new Int16Array(this.heap.memory.buffer, this.wp, this.weightBytes / 2);
+      i16.fill(0);
+      for (let o = 0; o < outFeatures; o++) {
+        const s = Math.floor(o / STRIP_I16), half = Math.floor((o % STRIP_I16) / 4), lane = o % 4;
+        for (let k = 0; k < inFeatures; k++) {
+          i16[(s * pairs + (k >> 1)) * 16 + half * 8 + 2 * lane + (k & 1)] = codes[o * inFeatures + k]!;
+        }
       }
     }
   }
 
-  /** The kernel for i2-packed weights, or null where the engine has no relaxed dot product. */
-  static fromPacked(packed: Uint8Array, outFeatures: number, inFeatures: number): TernaryMatmulDot | null {
+  /**
+   * The kernel for i2-packed weights on `variant` (by default relaxed where the engine has it),
+   * or null where the engine lacks it (relaxed: relaxed SIMD; i16: WebAssembly SIMD).
+   */
+  static fromPacked(packed: Uint8Array, outFeatures: number, inFeatures: number, variant: DotVariant = 'relaxed'): TernaryMatmulDot | null {
     const expect = outFeatures * packedRowBytes('i2', inFeatures);
     if (packed.length !== expect) {
       throw new Error(`TernaryMatmulDot: packed has length ${packed.length}, expected ${expect} (outFeatures ${outFeatures} x inFeatures ${inFeatures})`);
     }
-    if (!engineHasRelaxedDot()) return null;
-    return new TernaryMatmulDot(unpackI2(packed, outFeatures, inFeatures), outFeatures, inFeatures);
+    if (variant === 'relaxed' ? !engineHasRelaxedDot() : !engineHasSimd()) return null;
+    return new TernaryMatmulDot(unpackI2(packed, outFeatures, inFeatures), outFeatures, inFeatures, variant);
   }
 
   /** Quantizes x per token (as quantizeActivationsInt8) and multiplies; `actScaleOut`, if given,
@@ -179,18 +209,20 @@ export class TernaryMatmulDot {
   static linearGroup(layers: readonly DotLayerCall[], x: Float32Array, tokens: number, actScaleOut?: Float32Array): void {
     const first = layers[0];
     if (!first) return;
-    const { inFeatures, kPad, heap } = first.kernel;
+    const { inFeatures, kPad, heap, variant } = first.kernel;
     const scales = actScaleOut ?? scratchScales(tokens);
     for (const { kernel, weightScale, bias, out } of layers) {
       if (kernel.inFeatures !== inFeatures) {
         throw new Error(`TernaryMatmulDot.linearGroup: layers take ${inFeatures} and ${kernel.inFeatures} inputs; a group shares one input`);
       }
+      if (kernel.variant !== variant) throw new Error(`TernaryMatmulDot.linearGroup: layers of the ${variant} and ${kernel.variant} variants in one group`);
       checkTernaryMatmulArgs('TernaryMatmulDot.linear', {
         x, tokens, inFeatures, packedLength: kernel.outFeatures * kernel.packedRowBytes, outFeatures: kernel.outFeatures,
         weightScale, actScale: scales, bias, out,
       }, kernel.packedRowBytes);
     }
-    const k = dotKernels(heap).kernels;
+    const k = dotKernels(heap, variant).kernels;
+    const codeBytes = variant === 'relaxed' ? 1 : 2;
     const macsPerToken = layers.reduce((sum, l) => sum + inFeatures * l.kernel.outFeatures, 0);
     // x is read in place when its rows need no padding, outputs written in place when in the heap
     const xAt = kPad === inFeatures ? heap.address(x) : -1;
@@ -200,7 +232,7 @@ export class TernaryMatmulDot {
       const padded = Math.ceil(n / TILE) * TILE;
       const tiles = padded / TILE;
       const threads = ternaryThreads();
-      const parallel = threads > 1 && n * macsPerToken >= PARALLEL_MIN_MACS ? dotTeam(heap) : null;
+      const parallel = threads > 1 && n * macsPerToken >= PARALLEL_MIN_MACS ? dotTeam(heap, variant) : null;
       // units of whole tiles shared out evenly (50 tiles in 8 units: 6 or 7 each); a unit
       // quantizes its tokens once and runs every layer of the group on them
       const unitCount = parallel ? Math.max(1, Math.min(tiles, 4 * threads)) : 1;
@@ -215,7 +247,7 @@ export class TernaryMatmulDot {
       const xf = xAt >= 0 ? -1 : end;
       if (xAt < 0) end += 4 * n * kPad;
       const x8Off = end;
-      const actOff = (end += Math.ceil((padded * kPad) / 16) * 16);
+      const actOff = (end += Math.ceil((padded * kPad * codeBytes) / 16) * 16);
       const rowsumOff = (end += 4 * padded);
       end += 4 * padded;
       // the units' sums scratch on 64-byte lines of their own: two threads writing one line
@@ -244,7 +276,7 @@ export class TernaryMatmulDot {
       }
       const x8 = base + x8Off, act = base + actOff, rowsum = base + rowsumOff;
       // the tile's spare tokens: zero codes (their sums are computed and never read)
-      new Uint8Array(heap.memory.buffer, x8 + n * kPad, (padded - n) * kPad).fill(0);
+      new Uint8Array(heap.memory.buffer, x8 + n * kPad * codeBytes, (padded - n) * kPad * codeBytes).fill(0);
       // each layer's record: wp, strips, n, scale, perTensor, bias, out (its row of token 0)
       const i32 = new Int32Array(heap.memory.buffer, base + records, layers.length * LAYER_FIELDS);
       layers.forEach(({ kernel, weightScale, bias }, i) => {
@@ -254,7 +286,7 @@ export class TernaryMatmulDot {
         if (bias) f32.set(bias, biasAt / 4);
         else f32.fill(0, biasAt / 4, biasAt / 4 + kernel.outFeatures);
         const outPtr = outAt[i]! >= 0 ? outAt[i]! + 4 * t0 * kernel.outFeatures : base + offs.out;
-        i32.set([kernel.wp, kernel.nPad / STRIP, kernel.outFeatures, scale, weightScale.length === 1 ? 1 : 0, biasAt, outPtr], i * LAYER_FIELDS);
+        i32.set([kernel.wp, kernel.nPad / (variant === 'relaxed' ? STRIP : STRIP_I16), kernel.outFeatures, scale, weightScale.length === 1 ? 1 : 0, biasAt, outPtr], i * LAYER_FIELDS);
       });
       // each unit's arguments, as a plain array for the calls here (spreading one is cheap, a
       // typed array's subarray is not) and in the heap's f64 table for the workers
@@ -295,12 +327,13 @@ export interface DotLayerCall {
 }
 
 /** Emits unit(), quantize() and dot() (the module imports the tensor heap's memory). */
-export function buildDotModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
+export function buildDotModule(sharedMemory: boolean, variant: DotVariant = 'relaxed'): Uint8Array<ArrayBuffer> {
   const m = new wasm.ModuleBuilder().importMemory(1, sharedMemory ? HEAP_MAX_PAGES : undefined, sharedMemory);
   const unit = m.addFunction('unit', new Array<'i32'>(UNIT_ARGS).fill('i32'));
-  const quantize = emitQuantize(m);
-  const dot = emitDot(m);
-  emitUnit(unit, quantize, dot);
+  const codeBytes = variant === 'relaxed' ? 1 : 2;
+  const quantize = emitQuantize(m, codeBytes);
+  const dot = variant === 'relaxed' ? emitDot(m) : emitDotI16(m);
+  emitUnit(unit, quantize, dot, codeBytes);
   return m.build();
 }
 
@@ -311,7 +344,7 @@ export function buildDotModule(sharedMemory: boolean): Uint8Array<ArrayBuffer> {
  * out) start at `records`; a worker's share, or the whole call on one thread. acc is the unit's
  * 256-byte scratch.
  */
-function emitUnit(f: wasm.FunctionBody, quantize: wasm.FunctionBody, dot: wasm.FunctionBody): void {
+function emitUnit(f: wasm.FunctionBody, quantize: wasm.FunctionBody, dot: wasm.FunctionBody, codeBytes: 1 | 2): void {
   const [first, tokens, xf, kPad, x8, act, rowsum, acc, layers, records] = Array.from({ length: UNIT_ARGS }, (_, i) => i) as [
     number, number, number, number, number, number, number, number, number, number,
   ];
@@ -321,7 +354,7 @@ function emitUnit(f: wasm.FunctionBody, quantize: wasm.FunctionBody, dot: wasm.F
     bytesPerToken();
     f.op('i32.mul').op('i32.add');
   };
-  const codesAt = (): void => void at(x8, () => f.get(kPad));
+  const codesAt = (): void => void at(x8, () => (codeBytes === 1 ? f.get(kPad) : f.get(kPad).i32(1).op('i32.shl')));
   const floatAt = (base: number): void => at(base, () => f.i32(4));
   const field = (i: number): void => void f.get(rec).i32Load(4 * i);
   // quantize(tokens, x, kPad, x8, act, rowsum)
@@ -364,8 +397,9 @@ function loop(f: wasm.FunctionBody, index: number, limit: number, step: number, 
   f.inc(index, step).br(0).end().end();
 }
 
-/** quantize(tokens, x, kPad, x8, act, rowsum): rows of kPad floats (a multiple of 16) to int8 codes. */
-function emitQuantize(m: wasm.ModuleBuilder): wasm.FunctionBody {
+/** quantize(tokens, x, kPad, x8, act, rowsum): rows of kPad floats (a multiple of 16) to int8 codes,
+ *  stored as bytes (codeBytes 1, the relaxed variant) or as int16 (2: the i16 variant, plain SIMD). */
+function emitQuantize(m: wasm.ModuleBuilder, codeBytes: 1 | 2): wasm.FunctionBody {
   const f = m.addFunction('quantize', ['i32', 'i32', 'i32', 'i32', 'i32', 'i32']);
   const [tokens, x, kPad, x8, act, rowsum] = [0, 1, 2, 3, 4, 5];
   const t = f.local('i32'), i = f.local('i32'), row = f.local('i32'), codes = f.local('i32');
@@ -374,7 +408,7 @@ function emitQuantize(m: wasm.ModuleBuilder): wasm.FunctionBody {
   const q = Array.from({ length: 4 }, () => f.local('v128'));
   loop(f, t, tokens, 1, () => {
     f.get(x).get(t).get(kPad).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(row);
-    f.get(x8).get(t).get(kPad).op('i32.mul').op('i32.add').set(codes);
+    f.get(x8).get(t).get(kPad).op('i32.mul').i32(codeBytes - 1).op('i32.shl').op('i32.add').set(codes);
     // s = 127 / max(max |x|, 1e-5) (f32 max propagates NaN), as the other kernels; four running
     // maxima, 16 floats a step (one chain of dependent maxes cost 4 cycles a vector: on 64-wide
     // rows the quantize step took 75% of the dot's own time)
@@ -397,12 +431,20 @@ function emitQuantize(m: wasm.ModuleBuilder): wasm.FunctionBody {
         f.get(row).get(i).i32(2).op('i32.shl').op('i32.add').v128Load(16 * j);
         // |x * s| <= 127.5 for finite rows, so the relaxed truncation is exact (a non-finite row
         // gives garbage codes, and linear() throws for it)
-        f.get(s).op('f32x4.mul').op('f32x4.nearest').op('i32x4.relaxed_trunc_f32x4_s').set(q[j]!);
+        // (plain SIMD's trunc_sat where relaxed SIMD is missing: the same values in range)
+        f.get(s).op('f32x4.mul').op('f32x4.nearest').op(codeBytes === 1 ? 'i32x4.relaxed_trunc_f32x4_s' : 'i32x4.trunc_sat_f32x4_s').set(q[j]!);
         f.get(sum).get(q[j]!).op('i32x4.add').set(sum);
       }
-      f.get(codes).get(i).op('i32.add');
-      f.get(q[0]!).get(q[1]!).op('i16x8.narrow_i32x4_s').get(q[2]!).get(q[3]!).op('i16x8.narrow_i32x4_s').op('i8x16.narrow_i16x8_s');
-      f.v128Store();
+      if (codeBytes === 1) {
+        f.get(codes).get(i).op('i32.add');
+        f.get(q[0]!).get(q[1]!).op('i16x8.narrow_i32x4_s').get(q[2]!).get(q[3]!).op('i16x8.narrow_i32x4_s').op('i8x16.narrow_i16x8_s');
+        f.v128Store();
+      } else {
+        f.get(codes).get(i).i32(1).op('i32.shl').op('i32.add');
+        f.get(q[0]!).get(q[1]!).op('i16x8.narrow_i32x4_s').v128Store();
+        f.get(codes).get(i).i32(1).op('i32.shl').op('i32.add');
+        f.get(q[2]!).get(q[3]!).op('i16x8.narrow_i32x4_s').v128Store(16);
+      }
     });
     f.get(rowsum).get(t).i32(2).op('i32.shl').op('i32.add');
     f.get(sum).i32x4ExtractLane(0).get(sum).i32x4ExtractLane(1).op('i32.add');
@@ -495,6 +537,86 @@ function emitDot(m: wasm.ModuleBuilder): wasm.FunctionBody {
           f.get(res).op('f32x4.mul');
           f.get(bias).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().op('f32x4.add').set(res);
           // four outputs to store, or the last one to three of a row
+          f.get(o).i32(4).op('i32.add').get(n).op('i32.le_u').if();
+          f.get(orow).get(o).i32(2).op('i32.shl').op('i32.add').get(res).v128Store();
+          f.else();
+          for (let j = 0; j < 3; j++) {
+            f.get(o).i32(j).op('i32.add').get(n).op('i32.lt_u').if();
+            f.get(orow).get(o).i32(2).op('i32.shl').op('i32.add').get(res).f32x4ExtractLane(j).f32Store(4 * j);
+            f.end();
+          }
+          f.end();
+          f.end();
+        }
+        f.end();
+      }
+    });
+  });
+  return f;
+}
+
+/**
+ * The i16 variant's dot(tokens, x16, kPad, wp, strips, acc, rowsum, act, scale, perTensor, bias,
+ * out, n) (acc and rowsum unused: the same signature as emitDot's): for each 4-token tile and
+ * 8-output strip, per pair of inputs (k, k+1) the tile's two int16 codes of each token splatted
+ * (v128.load32_splat) and i32x4.dot_i16x8_s against the strip's two vectors [w_o(k), w_o(k+1)]:
+ * lane j of accumulator (token r, half h) sums output 4h + j in int32, so no widening, no
+ * chunks and, the weights being signed, no correction term. Then out[t, o] = float(sum) *
+ * (scale[o or 0] / act[t]) + bias[o], the relaxed variant's f32 steps.
+ */
+function emitDotI16(m: wasm.ModuleBuilder): wasm.FunctionBody {
+  const f = m.addFunction('dot', new Array<'i32'>(13).fill('i32'));
+  const [tokens, x16, kPad, wp, strips, , , act, scale, perTensor, bias, out, n] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const tiles = f.local('i32'), tile = f.local('i32'), strip = f.local('i32'), pw = f.local('i32'), pairs = f.local('i32'), left = f.local('i32');
+  const px = Array.from({ length: TILE }, () => f.local('i32'));
+  const t = f.local('i32'), o = f.local('i32'), orow = f.local('i32');
+  const acc = Array.from({ length: 2 * TILE }, () => f.local('v128'));
+  const b = [f.local('v128'), f.local('v128')];
+  const a = f.local('v128'), sv = f.local('v128'), d = f.local('v128'), res = f.local('v128');
+  f.get(kPad).i32(1).op('i32.shr_u').set(pairs);
+  f.get(tokens).i32(TILE - 1).op('i32.add').i32(2).op('i32.shr_u').set(tiles);
+  loop(f, tile, tiles, 1, () => {
+    loop(f, strip, strips, 1, () => {
+      f.get(wp).get(strip).get(pairs).op('i32.mul').i32(32).op('i32.mul').op('i32.add').set(pw);
+      // the tile's rows of codes, 2 * kPad bytes each
+      f.get(x16).get(tile).i32(TILE).op('i32.mul').get(kPad).op('i32.mul').i32(1).op('i32.shl').op('i32.add').set(px[0]!);
+      for (let r = 1; r < TILE; r++) f.get(px[r - 1]!).get(kPad).i32(1).op('i32.shl').op('i32.add').set(px[r]!);
+      for (const c of acc) f.i32x4(0).set(c);
+      f.get(pairs).set(left);
+      f.block().loop();
+      {
+        f.get(left).op('i32.eqz').brIf(1);
+        f.get(pw).v128Load(0).set(b[0]!).get(pw).v128Load(16).set(b[1]!);
+        for (let r = 0; r < TILE; r++) {
+          f.get(px[r]!).v128Load32Splat().set(a); // token r's codes k, k+1 in every i32 lane
+          for (let h = 0; h < 2; h++) {
+            const c = acc[2 * r + h]!;
+            f.get(c).get(a).get(b[h]!).op('i32x4.dot_i16x8_s').op('i32x4.add').set(c);
+          }
+        }
+        for (const p of px) f.get(p).i32(4).op('i32.add').set(p);
+        f.get(pw).i32(32).op('i32.add').set(pw);
+        f.get(left).i32(1).op('i32.sub').set(left);
+        f.br(0);
+      }
+      f.end().end();
+      // the rescale of the tile-strip's real tokens and outputs, four outputs at a time
+      for (let r = 0; r < TILE; r++) {
+        f.get(tile).i32(TILE).op('i32.mul').i32(r).op('i32.add').tee(t).get(tokens).op('i32.lt_u').if();
+        f.get(act).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().set(sv);
+        f.get(scale).v128Load32Splat().get(sv).op('f32x4.div').set(d);
+        f.get(out).get(t).get(n).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(orow);
+        for (let v = 0; v < 2; v++) {
+          f.get(strip).i32(STRIP_I16).op('i32.mul').i32(4 * v).op('i32.add').set(o);
+          f.get(o).get(n).op('i32.lt_u').if();
+          f.get(acc[2 * r + v]!).op('f32x4.convert_i32x4_s');
+          f.get(perTensor).if();
+          f.get(d).set(res);
+          f.else();
+          f.get(scale).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().get(sv).op('f32x4.div').set(res);
+          f.end();
+          f.get(res).op('f32x4.mul');
+          f.get(bias).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().op('f32x4.add').set(res);
           f.get(o).i32(4).op('i32.add').get(n).op('i32.le_u').if();
           f.get(orow).get(o).i32(2).op('i32.shl').op('i32.add').get(res).v128Store();
           f.else();

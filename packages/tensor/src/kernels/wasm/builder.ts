@@ -75,7 +75,7 @@ const SIMD = {
   'i32x4.extend_low_i16x8_s': 0xa7, 'i32x4.extend_high_i16x8_s': 0xa8,
   'f32x4.ceil': 0x67, 'f32x4.floor': 0x68, 'f32x4.trunc': 0x69, 'f32x4.nearest': 0x6a,
   'i32x4.shl': 0xab, 'i32x4.shr_s': 0xac, 'i32x4.shr_u': 0xad, 'i32x4.add': 0xae, 'i32x4.sub': 0xb1,
-  'i32x4.gt_s': 0x3b, 'i32x4.eq': 0x37,
+  'i32x4.gt_s': 0x3b, 'i32x4.eq': 0x37, 'i32x4.dot_i16x8_s': 0xba,
   'f32x4.abs': 0xe0, 'f32x4.neg': 0xe1, 'f32x4.sqrt': 0xe3, 'f32x4.add': 0xe4, 'f32x4.sub': 0xe5,
   'f32x4.mul': 0xe6, 'f32x4.div': 0xe7, 'f32x4.min': 0xe8, 'f32x4.max': 0xe9,
   // pmin(a, b) = b < a ? b : a and pmax(a, b) = a < b ? b : a: the C ternaries, NaN in a kept
