@@ -469,11 +469,9 @@ function emitDot(m: wasm.ModuleBuilder): wasm.FunctionBody {
   const tiles = f.local('i32'), tile = f.local('i32'), strip = f.local('i32'), pw = f.local('i32');
   const px = Array.from({ length: TILE }, () => f.local('i32')); // the tile's token rows of codes
   const left = f.local('i32'), chunk = f.local('i32'), pairs = f.local('i32');
-  const t = f.local('i32'), o = f.local('i32'), orow = f.local('i32');
   const acc = Array.from({ length: 2 * TILE }, () => f.local('v128'));
   const b = [f.local('v128'), f.local('v128')];
   const a = f.local('v128');
-  const rs = f.local('v128'), sv = f.local('v128'), d = f.local('v128'), res = f.local('v128');
   f.get(kPad).i32(1).op('i32.shr_u').set(pairs);
   f.get(tokens).i32(TILE - 1).op('i32.add').i32(2).op('i32.shr_u').set(tiles);
   loop(f, tile, tiles, 1, () => {
@@ -517,39 +515,11 @@ function emitDot(m: wasm.ModuleBuilder): wasm.FunctionBody {
         f.br(0);
       }
       f.end().end();
-      // the rescale of the tile-strip's real tokens and outputs, four outputs at a time
-      for (let r = 0; r < TILE; r++) {
-        f.get(tile).i32(TILE).op('i32.mul').i32(r).op('i32.add').tee(t).get(tokens).op('i32.lt_u').if();
-        f.get(rowsum).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().set(rs);
-        f.get(act).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().set(sv);
-        // one weight scale: scale / s once per token (the same division the per-output form does)
-        f.get(scale).v128Load32Splat().get(sv).op('f32x4.div').set(d);
-        f.get(out).get(t).get(n).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(orow);
-        for (let v = 0; v < 4; v++) {
-          f.get(strip).i32(STRIP).op('i32.mul').i32(4 * v).op('i32.add').set(o);
-          f.get(o).get(n).op('i32.lt_u').if();
-          f.get(accOut).v128Load(64 * r + 16 * v).get(rs).op('i32x4.sub').op('f32x4.convert_i32x4_s');
-          f.get(perTensor).if();
-          f.get(d).set(res);
-          f.else();
-          f.get(scale).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().get(sv).op('f32x4.div').set(res);
-          f.end();
-          f.get(res).op('f32x4.mul');
-          f.get(bias).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().op('f32x4.add').set(res);
-          // four outputs to store, or the last one to three of a row
-          f.get(o).i32(4).op('i32.add').get(n).op('i32.le_u').if();
-          f.get(orow).get(o).i32(2).op('i32.shl').op('i32.add').get(res).v128Store();
-          f.else();
-          for (let j = 0; j < 3; j++) {
-            f.get(o).i32(j).op('i32.add').get(n).op('i32.lt_u').if();
-            f.get(orow).get(o).i32(2).op('i32.shl').op('i32.add').get(res).f32x4ExtractLane(j).f32Store(4 * j);
-            f.end();
-          }
-          f.end();
-          f.end();
-        }
-        f.end();
-      }
+      // the rescale, the int32 sums less the token's code sum (rowsum)
+      rescaleTileStrip(f, { tokens, act, scale, perTensor, bias, out, n, tile, strip, stripWidth: STRIP }, (r, v) => {
+        f.get(accOut).v128Load(64 * r + 16 * v).get(rowsum).get(tile).i32(TILE).op('i32.mul').i32(r).op('i32.add').i32(2).op('i32.shl').op('i32.add');
+        f.v128Load32Splat().op('i32x4.sub');
+      });
     });
   });
   return f;
@@ -569,10 +539,9 @@ function emitDotI16(m: wasm.ModuleBuilder): wasm.FunctionBody {
   const [tokens, x16, kPad, wp, strips, , , act, scale, perTensor, bias, out, n] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
   const tiles = f.local('i32'), tile = f.local('i32'), strip = f.local('i32'), pw = f.local('i32'), pairs = f.local('i32'), left = f.local('i32');
   const px = Array.from({ length: TILE }, () => f.local('i32'));
-  const t = f.local('i32'), o = f.local('i32'), orow = f.local('i32');
   const acc = Array.from({ length: 2 * TILE }, () => f.local('v128'));
   const b = [f.local('v128'), f.local('v128')];
-  const a = f.local('v128'), sv = f.local('v128'), d = f.local('v128'), res = f.local('v128');
+  const a = f.local('v128');
   f.get(kPad).i32(1).op('i32.shr_u').set(pairs);
   f.get(tokens).i32(TILE - 1).op('i32.add').i32(2).op('i32.shr_u').set(tiles);
   loop(f, tile, tiles, 1, () => {
@@ -600,37 +569,57 @@ function emitDotI16(m: wasm.ModuleBuilder): wasm.FunctionBody {
         f.br(0);
       }
       f.end().end();
-      // the rescale of the tile-strip's real tokens and outputs, four outputs at a time
-      for (let r = 0; r < TILE; r++) {
-        f.get(tile).i32(TILE).op('i32.mul').i32(r).op('i32.add').tee(t).get(tokens).op('i32.lt_u').if();
-        f.get(act).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().set(sv);
-        f.get(scale).v128Load32Splat().get(sv).op('f32x4.div').set(d);
-        f.get(out).get(t).get(n).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(orow);
-        for (let v = 0; v < 2; v++) {
-          f.get(strip).i32(STRIP_I16).op('i32.mul').i32(4 * v).op('i32.add').set(o);
-          f.get(o).get(n).op('i32.lt_u').if();
-          f.get(acc[2 * r + v]!).op('f32x4.convert_i32x4_s');
-          f.get(perTensor).if();
-          f.get(d).set(res);
-          f.else();
-          f.get(scale).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().get(sv).op('f32x4.div').set(res);
-          f.end();
-          f.get(res).op('f32x4.mul');
-          f.get(bias).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().op('f32x4.add').set(res);
-          f.get(o).i32(4).op('i32.add').get(n).op('i32.le_u').if();
-          f.get(orow).get(o).i32(2).op('i32.shl').op('i32.add').get(res).v128Store();
-          f.else();
-          for (let j = 0; j < 3; j++) {
-            f.get(o).i32(j).op('i32.add').get(n).op('i32.lt_u').if();
-            f.get(orow).get(o).i32(2).op('i32.shl').op('i32.add').get(res).f32x4ExtractLane(j).f32Store(4 * j);
-            f.end();
-          }
-          f.end();
-          f.end();
-        }
-        f.end();
-      }
+      rescaleTileStrip(f, { tokens, act, scale, perTensor, bias, out, n, tile, strip, stripWidth: STRIP_I16 }, (r, v) => void f.get(acc[2 * r + v]!));
     });
   });
   return f;
+}
+
+/**
+ * The rescale of one tile-strip, both variants' (the table kernel's f32 steps: a division, a
+ * multiply and an add, none fused): for the tile's real tokens t (< tokens) and the strip's real
+ * outputs o (< n), four at a time, out[t, o] = float(sums) * (scale[o or 0] / act[t]) + bias[o].
+ * sums(r, v) pushes the i32x4 integer sums of token r of the tile, outputs 4v..4v+3 of the strip.
+ * The arguments are locals (or params) of f.
+ */
+function rescaleTileStrip(
+  f: wasm.FunctionBody,
+  p: { tokens: number; act: number; scale: number; perTensor: number; bias: number; out: number; n: number; tile: number; strip: number; stripWidth: number },
+  sums: (r: number, v: number) => void,
+): void {
+  const { tokens, act, scale, perTensor, bias, out, n, tile, strip, stripWidth } = p;
+  const t = f.local('i32'), o = f.local('i32'), orow = f.local('i32');
+  const sv = f.local('v128'), d = f.local('v128'), res = f.local('v128');
+  for (let r = 0; r < TILE; r++) {
+    f.get(tile).i32(TILE).op('i32.mul').i32(r).op('i32.add').tee(t).get(tokens).op('i32.lt_u').if();
+    f.get(act).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().set(sv);
+    // one weight scale: scale / s once per token (the same division the per-output form does)
+    f.get(scale).v128Load32Splat().get(sv).op('f32x4.div').set(d);
+    f.get(out).get(t).get(n).op('i32.mul').i32(2).op('i32.shl').op('i32.add').set(orow);
+    for (let v = 0; v < stripWidth / 4; v++) {
+      f.get(strip).i32(stripWidth).op('i32.mul').i32(4 * v).op('i32.add').set(o);
+      f.get(o).get(n).op('i32.lt_u').if();
+      sums(r, v);
+      f.op('f32x4.convert_i32x4_s');
+      f.get(perTensor).if();
+      f.get(d).set(res);
+      f.else();
+      f.get(scale).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().get(sv).op('f32x4.div').set(res);
+      f.end();
+      f.get(res).op('f32x4.mul');
+      f.get(bias).get(o).i32(2).op('i32.shl').op('i32.add').v128Load().op('f32x4.add').set(res);
+      // four outputs to store, or the last one to three of a row
+      f.get(o).i32(4).op('i32.add').get(n).op('i32.le_u').if();
+      f.get(orow).get(o).i32(2).op('i32.shl').op('i32.add').get(res).v128Store();
+      f.else();
+      for (let j = 0; j < 3; j++) {
+        f.get(o).i32(j).op('i32.add').get(n).op('i32.lt_u').if();
+        f.get(orow).get(o).i32(2).op('i32.shl').op('i32.add').get(res).f32x4ExtractLane(j).f32Store(4 * j);
+        f.end();
+      }
+      f.end();
+      f.end();
+    }
+    f.end();
+  }
 }
