@@ -12,10 +12,14 @@
 //   linear 1t   TernaryMatmulI2Wasm.linear: float activations in, quantized in WebAssembly, then
 //               the same matmul: the whole ternary layer, comparable with f32 4x4; one thread
 //   linear Nt   the same with the worker pool (ternary-runtime.ts; jobs of >= 4M multiply-adds)
+//   dot 1t, Nt  TernaryMatmulDot.linear (kernels/ternary-dot.ts), what TernaryLinear runs: the
+//               relaxed variant where the engine has relaxed SIMD, else the i16 one; 1 and N threads
+//   gemm 1t, Nt the float layer on the project's WebAssembly GEMM (@bitvit/tensor linear(), its
+//               weight packed once: prepackLinearWeight), the baseline the model benchmark uses
 // Times are medians over rounds (each round repeats the call for at least 40 ms and takes the
 // mean), because this machine's 2 cores are shared and single timings are noisy.
-// "x f32" = f32 time / linear 1t time (both single-threaded). W: bytes of the weight operand
-// (what one pass over W reads).
+// "x f32" = f32 time / linear 1t time (both single-threaded); "dot x gemm" = gemm Nt / dot Nt.
+// W: bytes of the weight operand (what one pass over W reads).
 
 import { packBase3, packI2, packedBytes } from '../src/packing.js';
 import { quantizeActivationsInt8 } from '../src/kernels/quantize-activations.js';
@@ -25,6 +29,8 @@ import {
 } from '../src/kernels/ternary-wasm.js';
 import { ternaryRuntime } from '../src/kernels/ternary-runtime.js';
 import { rng } from '../test/helpers.js';
+import { Tensor, linear, noGrad, prepackLinearWeight, setGemmThreads, tidy } from '@bitvit/tensor';
+import { TernaryMatmulDot, engineHasRelaxedDot } from '../src/kernels/ternary-dot.js';
 
 function flag(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -108,13 +114,48 @@ const fmtBytes = (b: number): string => (b >= 1 << 20 ? `${(b / (1 << 20)).toFix
 
 if (!wasmTernaryAvailable()) throw new Error('ternary bench: this engine has no WebAssembly SIMD');
 const THREADS = ternaryThreads();
+const VARIANT = engineHasRelaxedDot() ? 'relaxed' : 'i16';
+
+// The dot kernel and the GEMM, on 1 and THREADS threads, before the table kernel's runtime exists:
+// setTernaryThreads also stops and starts that runtime's workers, and a worker starting (its
+// module compiled, its code optimized) took up to half the second core from a two-thread call.
+const dotAndGemm = new Map<string, [number, number, number, number]>();
+{
+  const next = rng(7);
+  for (const [inF, outF] of SHAPES) {
+    const codes = Int8Array.from({ length: outF * inF }, () => Math.floor(next() * 3) - 1);
+    const dotKernel = TernaryMatmulDot.fromPacked(packI2(codes, outF, inF), outF, inF, VARIANT)!;
+    const wTensor = new Tensor(Float32Array.from(codes, (c) => c * 0.02), [outF, inF]);
+    const wPacked = prepackLinearWeight(wTensor);
+    const gamma = Float32Array.of(0.02), bias = new Float32Array(outF);
+    for (const tokens of TOKENS) {
+      const x = Float32Array.from({ length: tokens * inF }, () => next() * 2 - 1);
+      const y = new Float32Array(tokens * outF);
+      const xTensor = new Tensor(x, [tokens, inF]);
+      const gemm = (): void => tidy(() => void noGrad(() => linear(xTensor, wTensor, null, wPacked)));
+      const at = (threads: number): [number, number] => {
+        setTernaryThreads(threads);
+        setGemmThreads(threads);
+        return [time(() => dotKernel.linear(x, tokens, gamma, bias, y)), time(gemm)];
+      };
+      const [d1, g1] = at(1);
+      const [dN, gN] = THREADS > 1 ? at(THREADS) : [NaN, NaN];
+      dotAndGemm.set(`${inF}x${outF}x${tokens}`, [d1, dN, g1, gN]);
+    }
+  }
+}
+
 const runtime = ternaryRuntime({ relaxedSwizzle: engineHasRelaxedSwizzle() });
 runtime.waitForWorkers();
 console.log(
   `node ${process.version}, ${ROUNDS} rounds, WebAssembly SIMD kernel with ${engineHasRelaxedSwizzle() ? 'relaxed' : 'plain'} swizzle, ` +
     `${THREADS} threads; times in ms (median)`,
 );
-const header = ['in -> out', 'tokens', 'f32 4x4', 'quant ts', 't3 ts', 'i2 ts', 'i2 wasm', 'linear 1t', `linear ${THREADS}t`, 'x f32', 'GMAC/s 1t', 'W f32', 'W i2', 'W t3'];
+console.log(`dot kernel: the ${VARIANT} variant`);
+const header = [
+  'in -> out', 'tokens', 'f32 4x4', 'quant ts', 't3 ts', 'i2 ts', 'i2 wasm', 'linear 1t', `linear ${THREADS}t`, 'x f32', 'GMAC/s 1t',
+  'dot 1t', `dot ${THREADS}t`, 'gemm 1t', `gemm ${THREADS}t`, 'dot x gemm', 'W f32', 'W i2', 'W t3',
+];
 const rows: string[][] = [header];
 const next = rng(42);
 for (const [inF, outF] of SHAPES) {
@@ -132,6 +173,7 @@ for (const [inF, outF] of SHAPES) {
     const y = new Float32Array(tokens * outF);
     const macs = tokens * inF * outF;
     const runTs = macs <= TS_MAX_MACS;
+    const [tDot1, tDotN, tGemm1, tGemmN] = dotAndGemm.get(`${inF}x${outF}x${tokens}`)!;
     const tF32 = time(() => matmulF32(x, tokens, inF, weightF32, outF, y));
     const tQuant = time(() => quantizeActivationsInt8(x, tokens, inF, xq, s));
     const tT3 = runTs ? time(() => ternaryMatmulBase3(xq, tokens, inF, packedT3, outF, gamma, s, bias, y)) : NaN;
@@ -145,6 +187,7 @@ for (const [inF, outF] of SHAPES) {
     rows.push([
       `${inF} -> ${outF}`, String(tokens), fmtMs(tF32), fmtMs(tQuant), fmtMs(tT3), fmtMs(tI2), fmtMs(tWasm), fmtMs(tLinear), fmtMs(tThreads),
       `${(tF32 / tLinear).toFixed(1)}x`, (macs / tLinear / 1e6).toFixed(1),
+      fmtMs(tDot1), fmtMs(tDotN), fmtMs(tGemm1), fmtMs(tGemmN), `${((THREADS > 1 ? tGemmN / tDotN : tGemm1 / tDot1)).toFixed(1)}x`,
       fmtBytes(4 * inF * outF), fmtBytes(kernel.weightBytes), fmtBytes(packedBytes('t3', outF, inF)),
     ]);
   }
