@@ -56,9 +56,10 @@ export type DotVariant = 'relaxed' | 'i16';
 
 /** Tokens per micro-kernel tile. */
 const TILE = 4;
-/** Outputs per strip: two i16x8 accumulators (relaxed), two i32x4 ones (i16). */
-const STRIP = 16;
-const STRIP_I16 = 8;
+/** Each variant's layout: outputs per strip (two accumulators: i16x8 of 8 outputs, relaxed; i32x4
+ *  of 4, i16) and bytes per activation code. */
+const LAYOUT: Record<DotVariant, { strip: number; codeBytes: 1 | 2 }> = { relaxed: { strip: 16, codeBytes: 1 }, i16: { strip: 8, codeBytes: 2 } };
+const STRIP = LAYOUT.relaxed.strip;
 /** Input pairs summed in int16 before widening: 63 * 512 = 32256 <= 32767. */
 const PAIRS_PER_CHUNK = 63;
 /** Tokens per pass through the module, bounding the scratch (1024 x 768 int32 sums: 3 MiB). */
@@ -144,16 +145,19 @@ export class TernaryMatmulDot {
   private readonly wp: number;
   private readonly kPad: number;
   private readonly nPad: number;
+  /** Strips of outputs (LAYOUT[variant].strip each). */
+  private readonly strips: number;
   private readonly packedRowBytes: number;
 
   private constructor(codes: Int8Array, readonly outFeatures: number, readonly inFeatures: number, readonly variant: DotVariant) {
     this.heap = theHeap();
     this.packedRowBytes = packedRowBytes('i2', inFeatures);
     this.kPad = Math.ceil(inFeatures / 16) * 16;
-    const strip = variant === 'relaxed' ? STRIP : STRIP_I16;
-    this.nPad = Math.ceil(outFeatures / strip) * strip;
+    const strip = LAYOUT[variant].strip;
+    this.strips = Math.ceil(outFeatures / strip);
+    this.nPad = this.strips * strip;
     const pairs = this.kPad / 2;
-    this.weightBytes = (this.nPad / strip) * pairs * 32;
+    this.weightBytes = this.strips * pairs * 32;
     // the layer's block of the heap, given back when this kernel object is collected
     this.wp = this.heap.alloc(this.weightBytes);
     weightBlocks?.register(this, { heap: this.heap, at: this.wp, bytes: this.weightBytes });
@@ -162,7 +166,7 @@ export class TernaryMatmulDot {
       const u8 = new Uint8Array(this.heap.memory.buffer, this.wp, this.weightBytes);
       u8.fill(1); // w + 1 for the padding outputs and inputs: 0 weights
       for (let o = 0; o < outFeatures; o++) {
-        const s = Math.floor(o / STRIP), half = Math.floor((o % STRIP) / 8), lane = o % 8;
+        const s = Math.floor(o / strip), half = Math.floor((o % strip) / 8), lane = o % 8;
         for (let k = 0; k < inFeatures; k++) {
           u8[(s * pairs + (k >> 1)) * 32 + half * 16 + 2 * lane + (k & 1)] = codes[o * inFeatures + k]! + 1;
         }
@@ -173,7 +177,7 @@ export class TernaryMatmulDot {
       const i16 = new Int16Array(this.heap.memory.buffer, this.wp, this.weightBytes / 2);
       i16.fill(0);
       for (let o = 0; o < outFeatures; o++) {
-        const s = Math.floor(o / STRIP_I16), half = Math.floor((o % STRIP_I16) / 4), lane = o % 4;
+        const s = Math.floor(o / strip), half = Math.floor((o % strip) / 4), lane = o % 4;
         for (let k = 0; k < inFeatures; k++) {
           i16[(s * pairs + (k >> 1)) * 16 + half * 8 + 2 * lane + (k & 1)] = codes[o * inFeatures + k]!;
         }
@@ -222,7 +226,7 @@ export class TernaryMatmulDot {
       }, kernel.packedRowBytes);
     }
     const k = dotKernels(heap, variant).kernels;
-    const codeBytes = variant === 'relaxed' ? 1 : 2;
+    const { codeBytes } = LAYOUT[variant];
     const macsPerToken = layers.reduce((sum, l) => sum + inFeatures * l.kernel.outFeatures, 0);
     // x is read in place when its rows need no padding, outputs written in place when in the heap
     const xAt = kPad === inFeatures ? heap.address(x) : -1;
@@ -286,7 +290,7 @@ export class TernaryMatmulDot {
         if (bias) f32.set(bias, biasAt / 4);
         else f32.fill(0, biasAt / 4, biasAt / 4 + kernel.outFeatures);
         const outPtr = outAt[i]! >= 0 ? outAt[i]! + 4 * t0 * kernel.outFeatures : base + offs.out;
-        i32.set([kernel.wp, kernel.nPad / (variant === 'relaxed' ? STRIP : STRIP_I16), kernel.outFeatures, scale, weightScale.length === 1 ? 1 : 0, biasAt, outPtr], i * LAYER_FIELDS);
+        i32.set([kernel.wp, kernel.strips, kernel.outFeatures, scale, weightScale.length === 1 ? 1 : 0, biasAt, outPtr], i * LAYER_FIELDS);
       });
       // each unit's arguments, as a plain array for the calls here (spreading one is cheap, a
       // typed array's subarray is not) and in the heap's f64 table for the workers
@@ -330,7 +334,7 @@ export interface DotLayerCall {
 export function buildDotModule(sharedMemory: boolean, variant: DotVariant = 'relaxed'): Uint8Array<ArrayBuffer> {
   const m = new wasm.ModuleBuilder().importMemory(1, sharedMemory ? HEAP_MAX_PAGES : undefined, sharedMemory);
   const unit = m.addFunction('unit', new Array<'i32'>(UNIT_ARGS).fill('i32'));
-  const codeBytes = variant === 'relaxed' ? 1 : 2;
+  const { codeBytes } = LAYOUT[variant];
   const quantize = emitQuantize(m, codeBytes);
   const dot = variant === 'relaxed' ? emitDot(m) : emitDotI16(m);
   emitUnit(unit, quantize, dot, codeBytes);
@@ -466,60 +470,50 @@ function emitQuantize(m: wasm.ModuleBuilder, codeBytes: 1 | 2): wasm.FunctionBod
 function emitDot(m: wasm.ModuleBuilder): wasm.FunctionBody {
   const f = m.addFunction('dot', new Array<'i32'>(13).fill('i32'));
   const [tokens, x8, kPad, wp, strips, accOut, rowsum, act, scale, perTensor, bias, out, n] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
-  const tiles = f.local('i32'), tile = f.local('i32'), strip = f.local('i32'), pw = f.local('i32');
-  const px = Array.from({ length: TILE }, () => f.local('i32')); // the tile's token rows of codes
-  const left = f.local('i32'), chunk = f.local('i32'), pairs = f.local('i32');
+  const left = f.local('i32'), chunk = f.local('i32');
   const acc = Array.from({ length: 2 * TILE }, () => f.local('v128'));
   const b = [f.local('v128'), f.local('v128')];
   const a = f.local('v128');
-  f.get(kPad).i32(1).op('i32.shr_u').set(pairs);
-  f.get(tokens).i32(TILE - 1).op('i32.add').i32(2).op('i32.shr_u').set(tiles);
-  loop(f, tile, tiles, 1, () => {
-    loop(f, strip, strips, 1, () => {
-      // the tile-strip's int32 sums (TILE rows of 16) start at 0 in the scratch
-      for (let r = 0; r < TILE; r++) for (let v = 0; v < 4; v++) f.get(accOut).i32x4(0).v128Store(64 * r + 16 * v);
-      f.get(wp).get(strip).get(pairs).op('i32.mul').i32(32).op('i32.mul').op('i32.add').set(pw);
-      f.get(x8).get(tile).i32(TILE).op('i32.mul').get(kPad).op('i32.mul').op('i32.add').set(px[0]!);
-      for (let r = 1; r < TILE; r++) f.get(px[r - 1]!).get(kPad).op('i32.add').set(px[r]!);
-      f.get(pairs).set(left);
-      f.block().loop(); // chunks of up to 63 pairs
+  forEachTileStrip(f, 1, { tokens, codes: x8, kPad, wp, strips }, ({ tile, strip, pw, px, pairs }) => {
+    // the tile-strip's int32 sums (TILE rows of 16) start at 0 in the scratch
+    for (let r = 0; r < TILE; r++) for (let v = 0; v < 4; v++) f.get(accOut).i32x4(0).v128Store(64 * r + 16 * v);
+    f.get(pairs).set(left);
+    f.block().loop(); // chunks of up to 63 pairs
+    {
+      f.get(left).i32(0).op('i32.le_s').brIf(1);
+      f.i32(PAIRS_PER_CHUNK).get(left).get(left).i32(PAIRS_PER_CHUNK).op('i32.gt_s').op('select').set(chunk);
+      f.get(left).get(chunk).op('i32.sub').set(left);
+      for (const c of acc) f.i32x4(0).set(c);
+      f.loop(); // pairs of the chunk
       {
-        f.get(left).i32(0).op('i32.le_s').brIf(1);
-        f.i32(PAIRS_PER_CHUNK).get(left).get(left).i32(PAIRS_PER_CHUNK).op('i32.gt_s').op('select').set(chunk);
-        f.get(left).get(chunk).op('i32.sub').set(left);
-        for (const c of acc) f.i32x4(0).set(c);
-        f.loop(); // pairs of the chunk
-        {
-          f.get(pw).v128Load(0).set(b[0]!).get(pw).v128Load(16).set(b[1]!);
-          for (let r = 0; r < TILE; r++) {
-            // token r's two codes in every i16 lane
-            f.get(px[r]!).v128Load16Splat().set(a);
-            for (let h = 0; h < 2; h++) {
-              const c = acc[2 * r + h]!;
-              f.get(c).get(a).get(b[h]!).op('i16x8.relaxed_dot_i8x16_i7x16_s').op('i16x8.add').set(c);
-            }
-          }
-          for (const p of px) f.get(p).i32(2).op('i32.add').set(p);
-          f.get(pw).i32(32).op('i32.add').set(pw);
-          f.get(chunk).i32(1).op('i32.sub').tee(chunk).brIf(0);
-        }
-        f.end();
-        // widen the chunk into the scratch's int32 sums
+        f.get(pw).v128Load(0).set(b[0]!).get(pw).v128Load(16).set(b[1]!);
         for (let r = 0; r < TILE; r++) {
+          // token r's two codes in every i16 lane
+          f.get(px[r]!).v128Load16Splat().set(a);
           for (let h = 0; h < 2; h++) {
             const c = acc[2 * r + h]!;
-            f.get(accOut).get(accOut).v128Load(64 * r + 32 * h).get(c).op('i32x4.extend_low_i16x8_s').op('i32x4.add').v128Store(64 * r + 32 * h);
-            f.get(accOut).get(accOut).v128Load(64 * r + 32 * h + 16).get(c).op('i32x4.extend_high_i16x8_s').op('i32x4.add').v128Store(64 * r + 32 * h + 16);
+            f.get(c).get(a).get(b[h]!).op('i16x8.relaxed_dot_i8x16_i7x16_s').op('i16x8.add').set(c);
           }
         }
-        f.br(0);
+        for (const p of px) f.get(p).i32(2).op('i32.add').set(p);
+        f.get(pw).i32(32).op('i32.add').set(pw);
+        f.get(chunk).i32(1).op('i32.sub').tee(chunk).brIf(0);
       }
-      f.end().end();
-      // the rescale, the int32 sums less the token's code sum (rowsum)
-      rescaleTileStrip(f, { tokens, act, scale, perTensor, bias, out, n, tile, strip, stripWidth: STRIP }, (r, v) => {
-        f.get(accOut).v128Load(64 * r + 16 * v).get(rowsum).get(tile).i32(TILE).op('i32.mul').i32(r).op('i32.add').i32(2).op('i32.shl').op('i32.add');
-        f.v128Load32Splat().op('i32x4.sub');
-      });
+      f.end();
+      // widen the chunk into the scratch's int32 sums
+      for (let r = 0; r < TILE; r++) {
+        for (let h = 0; h < 2; h++) {
+          const c = acc[2 * r + h]!;
+          f.get(accOut).get(accOut).v128Load(64 * r + 32 * h).get(c).op('i32x4.extend_low_i16x8_s').op('i32x4.add').v128Store(64 * r + 32 * h);
+          f.get(accOut).get(accOut).v128Load(64 * r + 32 * h + 16).get(c).op('i32x4.extend_high_i16x8_s').op('i32x4.add').v128Store(64 * r + 32 * h + 16);
+        }
+      }
+      f.br(0);
+    }
+    f.end().end();
+    // the rescale, the int32 sums less the token's code sum (rowsum)
+    rescaleTileStrip(f, { tokens, act, scale, perTensor, bias, out, n, tile, strip, stripWidth: STRIP }, (r, v, t) => {
+      f.get(accOut).v128Load(64 * r + 16 * v).get(rowsum).get(t).i32(2).op('i32.shl').op('i32.add').v128Load32Splat().op('i32x4.sub');
     });
   });
   return f;
@@ -537,55 +531,79 @@ function emitDot(m: wasm.ModuleBuilder): wasm.FunctionBody {
 function emitDotI16(m: wasm.ModuleBuilder): wasm.FunctionBody {
   const f = m.addFunction('dot', new Array<'i32'>(13).fill('i32'));
   const [tokens, x16, kPad, wp, strips, , , act, scale, perTensor, bias, out, n] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
-  const tiles = f.local('i32'), tile = f.local('i32'), strip = f.local('i32'), pw = f.local('i32'), pairs = f.local('i32'), left = f.local('i32');
-  const px = Array.from({ length: TILE }, () => f.local('i32'));
+  const left = f.local('i32');
   const acc = Array.from({ length: 2 * TILE }, () => f.local('v128'));
   const b = [f.local('v128'), f.local('v128')];
   const a = f.local('v128');
+  forEachTileStrip(f, 2, { tokens, codes: x16, kPad, wp, strips }, ({ tile, strip, pw, px, pairs }) => {
+    for (const c of acc) f.i32x4(0).set(c);
+    f.get(pairs).set(left);
+    f.block().loop();
+    {
+      f.get(left).op('i32.eqz').brIf(1);
+      f.get(pw).v128Load(0).set(b[0]!).get(pw).v128Load(16).set(b[1]!);
+      for (let r = 0; r < TILE; r++) {
+        f.get(px[r]!).v128Load32Splat().set(a); // token r's codes k, k+1 in every i32 lane
+        for (let h = 0; h < 2; h++) {
+          const c = acc[2 * r + h]!;
+          f.get(c).get(a).get(b[h]!).op('i32x4.dot_i16x8_s').op('i32x4.add').set(c);
+        }
+      }
+      for (const p of px) f.get(p).i32(4).op('i32.add').set(p);
+      f.get(pw).i32(32).op('i32.add').set(pw);
+      f.get(left).i32(1).op('i32.sub').set(left);
+      f.br(0);
+    }
+    f.end().end();
+    rescaleTileStrip(f, { tokens, act, scale, perTensor, bias, out, n, tile, strip, stripWidth: LAYOUT.i16.strip }, (r, v) => void f.get(acc[2 * r + v]!));
+  });
+  return f;
+}
+
+/**
+ * The loops both variants run: for each 4-token tile and each strip of outputs, with pw at the
+ * strip's weights (32 bytes a pair of inputs) and px[r] at the codes of the tile's token r
+ * (rows of kPad codes of codeBytes each), body(...). The arguments are params of f.
+ */
+function forEachTileStrip(
+  f: wasm.FunctionBody,
+  codeBytes: 1 | 2,
+  p: { tokens: number; codes: number; kPad: number; wp: number; strips: number },
+  body: (l: { tile: number; strip: number; pw: number; px: number[]; pairs: number }) => void,
+): void {
+  const { tokens, codes, kPad, wp, strips } = p;
+  const tiles = f.local('i32'), tile = f.local('i32'), strip = f.local('i32'), pw = f.local('i32'), pairs = f.local('i32');
+  const px = Array.from({ length: TILE }, () => f.local('i32'));
+  const rowBytes = (): void => void (codeBytes === 1 ? f.get(kPad) : f.get(kPad).i32(1).op('i32.shl'));
   f.get(kPad).i32(1).op('i32.shr_u').set(pairs);
   f.get(tokens).i32(TILE - 1).op('i32.add').i32(2).op('i32.shr_u').set(tiles);
   loop(f, tile, tiles, 1, () => {
     loop(f, strip, strips, 1, () => {
       f.get(wp).get(strip).get(pairs).op('i32.mul').i32(32).op('i32.mul').op('i32.add').set(pw);
-      // the tile's rows of codes, 2 * kPad bytes each
-      f.get(x16).get(tile).i32(TILE).op('i32.mul').get(kPad).op('i32.mul').i32(1).op('i32.shl').op('i32.add').set(px[0]!);
-      for (let r = 1; r < TILE; r++) f.get(px[r - 1]!).get(kPad).i32(1).op('i32.shl').op('i32.add').set(px[r]!);
-      for (const c of acc) f.i32x4(0).set(c);
-      f.get(pairs).set(left);
-      f.block().loop();
-      {
-        f.get(left).op('i32.eqz').brIf(1);
-        f.get(pw).v128Load(0).set(b[0]!).get(pw).v128Load(16).set(b[1]!);
-        for (let r = 0; r < TILE; r++) {
-          f.get(px[r]!).v128Load32Splat().set(a); // token r's codes k, k+1 in every i32 lane
-          for (let h = 0; h < 2; h++) {
-            const c = acc[2 * r + h]!;
-            f.get(c).get(a).get(b[h]!).op('i32x4.dot_i16x8_s').op('i32x4.add').set(c);
-          }
-        }
-        for (const p of px) f.get(p).i32(4).op('i32.add').set(p);
-        f.get(pw).i32(32).op('i32.add').set(pw);
-        f.get(left).i32(1).op('i32.sub').set(left);
-        f.br(0);
+      f.get(codes).get(tile).i32(TILE).op('i32.mul');
+      rowBytes();
+      f.op('i32.mul').op('i32.add').set(px[0]!);
+      for (let r = 1; r < TILE; r++) {
+        f.get(px[r - 1]!);
+        rowBytes();
+        f.op('i32.add').set(px[r]!);
       }
-      f.end().end();
-      rescaleTileStrip(f, { tokens, act, scale, perTensor, bias, out, n, tile, strip, stripWidth: STRIP_I16 }, (r, v) => void f.get(acc[2 * r + v]!));
+      body({ tile, strip, pw, px, pairs });
     });
   });
-  return f;
 }
 
 /**
  * The rescale of one tile-strip, both variants' (the table kernel's f32 steps: a division, a
  * multiply and an add, none fused): for the tile's real tokens t (< tokens) and the strip's real
  * outputs o (< n), four at a time, out[t, o] = float(sums) * (scale[o or 0] / act[t]) + bias[o].
- * sums(r, v) pushes the i32x4 integer sums of token r of the tile, outputs 4v..4v+3 of the strip.
- * The arguments are locals (or params) of f.
+ * sums(r, v, t) pushes the i32x4 integer sums of token r of the tile (t: the local holding its index
+ * in the call), outputs 4v..4v+3 of the strip. The arguments are locals (or params) of f.
  */
 function rescaleTileStrip(
   f: wasm.FunctionBody,
   p: { tokens: number; act: number; scale: number; perTensor: number; bias: number; out: number; n: number; tile: number; strip: number; stripWidth: number },
-  sums: (r: number, v: number) => void,
+  sums: (r: number, v: number, t: number) => void,
 ): void {
   const { tokens, act, scale, perTensor, bias, out, n, tile, strip, stripWidth } = p;
   const t = f.local('i32'), o = f.local('i32'), orow = f.local('i32');
@@ -599,7 +617,7 @@ function rescaleTileStrip(
     for (let v = 0; v < stripWidth / 4; v++) {
       f.get(strip).i32(stripWidth).op('i32.mul').i32(4 * v).op('i32.add').set(o);
       f.get(o).get(n).op('i32.lt_u').if();
-      sums(r, v);
+      sums(r, v, t);
       f.op('f32x4.convert_i32x4_s');
       f.get(perTensor).if();
       f.get(d).set(res);
