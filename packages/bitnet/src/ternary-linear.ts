@@ -1,6 +1,7 @@
 // TernaryLinear: the inference-only layer a packed BitNet model runs on. Weights stay packed
-// (2 bits each); each forward quantizes activations to int8 per token and runs the packed
-// ternary matmul, whose inner loop is table lookups and integer adds, rescaling once:
+// (2 bits each); each forward quantizes activations to int8 per token and runs a ternary matmul
+// on the integer codes (by default the int8 dot-product kernel; the multiply-free table and
+// unrolled kernels when asked: dotMinTokens, dotVariants), rescaling once:
 //   y = (xInt8 @ Wt^T) * (gamma / s) + b        (BITNET.md section 1, inference)
 // The result equals BitLinear's fake-quant forward up to float rounding of that rescale.
 import { Tensor, allocFloats, keep, linear, noGrad, shapeStr, zeros } from '@bitvit/tensor';
@@ -39,7 +40,8 @@ export class TernaryLinear extends Module implements SharedInputLayer {
    *  variant on plain SIMD (see dotVariants). Infinity: never (the kernels below decide). Same
    *  floats either way. */
   static dotMinTokens = 1;
-  /** The dot kernel's variants a layer may run, the first the engine has: 'relaxed' (relaxed SIMD)
+  /** The dot kernel's variants a layer may run, the first the engine has (read when the layer
+   *  first runs the dot kernel): 'relaxed' (relaxed SIMD)
    *  and 'i16' (plain SIMD's int16 dot product, half the multiply-adds an instruction). Without
    *  relaxed SIMD the i16 variant was 1.5-4x the table kernel and 1.2-2.7x the float GEMM per
    *  layer (two threads, 17-4160 tokens; about even with the unrolled kernel at 1088). */
@@ -182,7 +184,7 @@ export class TernaryLinear extends Module implements SharedInputLayer {
 
   /**
    * Which kernel a forward over `tokens` rows runs, and the bytes it reads in place of float
-   * weights (once; the kernels re-read them from the caches): the dot kernel's (w + 1) bytes, the
+   * weights (once; the kernels re-read them from the caches): the dot kernel's weight bytes, the
    * unrolled kernel's code, or the table kernel's 2-bit weights (rows and inputs padded to 16),
    * and the scales. Builds the kernel if it is the one.
    */
