@@ -107,11 +107,6 @@ export interface StorageOwner {
 type Scope = Map<Float32Array, { block: Block; owners: StorageOwner[] }>;
 const scopes: Scope[] = [];
 
-/** Whether a tidy() scope is open (Tensor's constructor asks before tracking its storage). */
-export function storageScopeOpen(): boolean {
-  return scopes.length > 0;
-}
-
 /** A new pooled array: with the innermost open scope, or registered for the collector. (One a
  *  scope holds is registered only if it outlives the scope: most never do, and registering and
  *  unregistering them took ~5% of a small model's forward.) */
@@ -121,7 +116,8 @@ function handOut(array: Float32Array, block: Block): void {
   else registry!.register(array, block);
 }
 
-/** Records that `owner` holds `array`, if an open scope handed the array out. */
+/** Records that `owner` holds `array`, if an open scope handed the array out (outside any scope:
+ *  nothing to do). */
 export function trackStorage(array: Float32Array, owner: StorageOwner): void {
   for (let i = scopes.length - 1; i >= 0; i--) {
     const entry = scopes[i]!.get(array);

@@ -9,7 +9,7 @@ import * as red from './ops/reduce.js';
 import * as sh from './ops/shape.js';
 import * as mm from './ops/matmul.js';
 import * as nnops from './ops/nn.js';
-import { type StorageOwner, storageScopeOpen, trackStorage } from './storage.js';
+import { type StorageOwner, trackStorage } from './storage.js';
 
 /** Data held by a non-CPU backend (a GPU texture, say); read() copies it to the CPU. */
 export interface DeviceStorage {
@@ -57,7 +57,7 @@ export class Tensor implements StorageOwner {
       throw new Error(`Tensor: ${storage.length} values do not fill shape ${shapeStr(shape)} (${size})`);
     }
     this.storage = storage;
-    if (storage instanceof Float32Array && storageScopeOpen()) trackStorage(storage, this);
+    if (storage instanceof Float32Array) trackStorage(storage, this);
     // a copy, read-only by its type. Not Object.freeze'd: V8 gives frozen arrays maps that it
     // collects and makes again, and every optimized function that had read a shape through the
     // old map was thrown away and compiled again (90 such deoptimizations in 300 forwards of a
@@ -73,7 +73,7 @@ export class Tensor implements StorageOwner {
   get data(): Float32Array {
     if (!(this.storage instanceof Float32Array)) {
       this.storage = this.storage.read();
-      if (storageScopeOpen()) trackStorage(this.storage, this);
+      trackStorage(this.storage, this);
     }
     return this.storage;
   }
@@ -89,7 +89,7 @@ export class Tensor implements StorageOwner {
       throw new Error(`Tensor.setStorage: ${storage.length} values for shape ${shapeStr(this.shape)}`);
     }
     this.storage = storage;
-    if (storage instanceof Float32Array && storageScopeOpen()) trackStorage(storage, this);
+    if (storage instanceof Float32Array) trackStorage(storage, this);
     this.version++;
   }
 
